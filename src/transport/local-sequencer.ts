@@ -1,0 +1,123 @@
+import { assert } from '../assert.js';
+import type { ClockUs } from './clock.js';
+import { HybridClock } from './hlc.js';
+import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from './ordered-shard.js';
+import { makeVersion, SEQ_MAX, VERSION_NONE } from './version.js';
+
+/**
+ * The ordered stream of a one-member shard: this node is the only sender and the only receiver, so every
+ * payload is "received by every member" as soon as it is sequenced. What arrives during one event-loop
+ * turn is sequenced and delivered as one batch on the next turn (setImmediate), with one HLC timestamp.
+ *
+ * Invariants: versions strictly increase (view fixed, seq += 1 per payload); timestamps never decrease;
+ * persistedFrontier ≤ deliveredVersion; the stability frontier is the timestamp of the oldest delivered
+ * payload not yet persisted, or the clock when everything is persisted.
+ */
+export interface LocalSequencerOptions {
+  name: string;
+  memberId: number;
+  view: number;
+  clock: ClockUs;
+  /** Timestamps handed out continue from here (the newest timestamp in the log after a restart). */
+  lastTimestampUs: number;
+  /** Most payloads queued and not yet delivered. */
+  windowPayloads: number;
+}
+
+export class LocalSequencer implements OrderedShard {
+  readonly name: string;
+  readonly members: readonly number[];
+  readonly #view: number;
+  readonly #clock: ClockUs;
+  readonly #hlc: HybridClock;
+  readonly #windowPayloads: number;
+  #listener: ShardListener | null = null;
+  #queue: Uint8Array[] = [];
+  #flushScheduled = false;
+  #refused = false;
+  #nextSeq = 0;
+  #deliveredVersion = VERSION_NONE;
+  #persistedVersion = VERSION_NONE;
+  /** (last version of a delivered batch, its timestamp) for batches not yet persisted, oldest first. */
+  #unpersisted: Array<{ version: number; timestampUs: number }> = [];
+  #closed = false;
+
+  constructor(options: LocalSequencerOptions) {
+    assert(options.windowPayloads >= 1, 'windowPayloads must be ≥ 1');
+    this.name = options.name;
+    this.members = [options.memberId];
+    this.#memberId = options.memberId;
+    this.#view = options.view;
+    this.#clock = options.clock;
+    this.#hlc = new HybridClock(options.lastTimestampUs);
+    this.#windowPayloads = options.windowPayloads;
+    makeVersion(this.#view, 0); // asserts the view is in range
+  }
+
+  readonly #memberId: number;
+
+  get frontiers(): ShardFrontiers {
+    const oldest = this.#unpersisted[0];
+    return {
+      deliveredVersion: this.#deliveredVersion,
+      persistedFrontier: this.#persistedVersion,
+      stabilityFrontierUs: oldest ? oldest.timestampUs : Math.max(this.#clock(), this.#hlc.lastUs),
+    };
+  }
+
+  setListener(listener: ShardListener): void {
+    this.#listener = listener;
+  }
+
+  send(payload: Uint8Array): boolean {
+    assert(!this.#closed, `send on closed shard ${this.name}`);
+    if (this.#queue.length >= this.#windowPayloads) {
+      this.#refused = true;
+      return false;
+    }
+    this.#queue.push(payload);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return true;
+  }
+
+  reportPersisted(version: number): void {
+    assert(version <= this.#deliveredVersion, `persisted ${version} beyond delivered ${this.#deliveredVersion}`);
+    if (version <= this.#persistedVersion) return;
+    this.#persistedVersion = version;
+    while (this.#unpersisted.length > 0 && this.#unpersisted[0]!.version <= version) this.#unpersisted.shift();
+    this.#listener?.frontiers(this.frontiers);
+  }
+
+  /** Stop sequencing; queued payloads are dropped (the process is going down). */
+  close(): void {
+    this.#closed = true;
+    this.#queue = [];
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed || this.#queue.length === 0) return;
+    const payloads = this.#queue;
+    this.#queue = [];
+    assert(this.#nextSeq + payloads.length - 1 <= SEQ_MAX, `shard ${this.name}: sequence space of view exhausted`);
+    const timestampUs = this.#hlc.tick(this.#clock());
+    const batch: Delivered[] = new Array(payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      const version = makeVersion(this.#view, this.#nextSeq++);
+      batch[i] = { version, timestampUs, sender: this.#memberId, payload: payloads[i]! };
+    }
+    const last = batch[batch.length - 1]!;
+    assert(last.version > this.#deliveredVersion, 'versions must increase');
+    this.#deliveredVersion = last.version;
+    this.#unpersisted.push({ version: last.version, timestampUs });
+    this.#listener?.deliver(batch);
+    this.#listener?.frontiers(this.frontiers);
+    if (this.#refused) {
+      this.#refused = false;
+      this.#listener?.writable();
+    }
+  }
+}

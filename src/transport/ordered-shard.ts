@@ -1,0 +1,59 @@
+/**
+ * The contract between a shard's ordered multicast (src/transport) and the store that applies what it
+ * delivers (src/store). The one-member sequencer (local-sequencer.ts) implements it for a single node;
+ * the Derecho-style multicast implements the same interface for replicated shards.
+ *
+ * Guarantees an implementation keeps:
+ * - every member of the shard delivers the same payloads in the same order (total order);
+ * - versions strictly increase along the delivery order (view * 2^32 + seq, see version.ts);
+ * - timestamps (µs, HLC) never decrease along the delivery order;
+ * - a payload is delivered only once every member of the shard has received it;
+ * - persistedFrontier is the minimum over members of what each reported through reportPersisted();
+ * - stabilityFrontierUs is a time such that no message with a timestamp ≤ it can still be delivered
+ *   that is not yet persisted on every member (it advances with heartbeats even with no traffic).
+ */
+
+/** One payload in the shard's total order. */
+export interface Delivered {
+  readonly version: number;
+  readonly timestampUs: number;
+  /** Member id of the sender. */
+  readonly sender: number;
+  readonly payload: Uint8Array;
+}
+
+/** The frontiers of a shard, as seen by this member. Versions are -1 while nothing qualifies. */
+export interface ShardFrontiers {
+  /** Highest version delivered here (payload or null message). */
+  readonly deliveredVersion: number;
+  /** Minimum over the shard's members of the persisted version. */
+  readonly persistedFrontier: number;
+  /** Time (µs) below which the shard's history is complete and persisted on every member. */
+  readonly stabilityFrontierUs: number;
+}
+
+/** What the layer above supplies to a shard. Called synchronously by the transport, in order. */
+export interface ShardListener {
+  /** A batch of payloads in total order; apply them before returning (persistence may finish later). */
+  deliver(batch: readonly Delivered[]): void;
+  /** Any frontier moved. */
+  frontiers(frontiers: ShardFrontiers): void;
+  /** send() would accept a payload again after having refused one. */
+  writable(): void;
+}
+
+export interface OrderedShard {
+  /** e.g. "persistent/0/1": type / subgroup / shard. */
+  readonly name: string;
+  /** Member ids of the shard in the current view. */
+  readonly members: readonly number[];
+  readonly frontiers: ShardFrontiers;
+  setListener(listener: ShardListener): void;
+  /**
+   * Queue a payload for the total order. Returns false (and queues nothing) when this sender's window of
+   * undelivered payloads is full; the listener's writable() fires when space frees up.
+   */
+  send(payload: Uint8Array): boolean;
+  /** The layer above has durably stored every delivered payload up to `version` (inclusive). */
+  reportPersisted(version: number): void;
+}
