@@ -51,7 +51,8 @@ export class LocalSequencer implements OrderedShard {
     this.#clock = options.clock;
     this.#hlc = new HybridClock(options.lastTimestampUs);
     this.#windowPayloads = options.windowPayloads;
-    makeVersion(this.#view, 0); // asserts the view is in range
+    // Every earlier view is closed: all of its versions count as delivered and persisted.
+    this.#deliveredVersion = this.#persistedVersion = makeVersion(this.#view, 0) - 1;
   }
 
   readonly #memberId: number;
