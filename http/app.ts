@@ -37,19 +37,19 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
 
   app.notFound((c) => {
     const e = new SquallError('route_not_found', `no route ${c.req.method} ${pathAfter(c.req.url, '') ?? c.req.url}; see API.md`);
-    return c.json(e.toBody(), 404);
+    return c.json(e.toBody(), 404, { [HEADER.errorCode]: e.code });
   });
 
   app.onError((err, c) => {
     if (err instanceof SquallError) {
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { [HEADER.errorCode]: err.code };
       if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
       if (err.code === 'deleted' && typeof err.details.version === 'number') headers[HEADER.version] = String(err.details.version);
       if (c.req.method === 'HEAD') return c.body(null, err.status as 404, headers);
       return c.json(err.toBody(), err.status as 400, headers);
     }
     ctx.logger.error({ err, method: c.req.method, url: c.req.url }, 'request failed');
-    return c.json(new SquallError('internal', `internal error: ${(err as Error).message}`).toBody(), 500);
+    return c.json(new SquallError('internal', `internal error: ${(err as Error).message}`).toBody(), 500, { [HEADER.errorCode]: 'internal' });
   });
   return app;
 }
