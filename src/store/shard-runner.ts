@@ -3,7 +3,7 @@ import { assert } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { NodeStorage } from '../persist/node-storage.js';
 import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from '../transport/ordered-shard.js';
-import { FrontierWaiters } from './frontier-waiters.js';
+import { ConditionWaiters, VersionWaiters } from './frontier-waiters.js';
 import { decodeOp, encodeOp, type Op } from './ops.js';
 
 /**
@@ -49,7 +49,9 @@ export abstract class ShardRunner<R> {
   readonly storage: NodeStorage;
   readonly nodeId: number;
   readonly logger: Logger;
-  readonly waiters: FrontierWaiters;
+  readonly #deliveredWaiters: VersionWaiters;
+  readonly #persistedWaiters: VersionWaiters;
+  readonly #stableWaiters: ConditionWaiters;
   readonly #durability: 'durable' | 'committed';
   readonly #pendingOpsMax: number;
   #nextOpId = 1;
@@ -68,11 +70,15 @@ export abstract class ShardRunner<R> {
     this.logger = options.logger;
     this.#durability = options.durability;
     this.#pendingOpsMax = options.pendingOpsMax;
-    this.waiters = new FrontierWaiters(options.waitersMax);
+    this.#deliveredWaiters = new VersionWaiters(() => this.channel.frontiers.deliveredVersion, options.waitersMax);
+    this.#persistedWaiters = new VersionWaiters(() => this.channel.frontiers.persistedFrontier, options.waitersMax);
+    this.#stableWaiters = new ConditionWaiters(options.waitersMax);
     const listener: ShardListener = {
       deliver: (batch) => this.#deliver(batch),
       frontiers: () => {
-        this.waiters.notify();
+        this.#deliveredWaiters.notify();
+        this.#persistedWaiters.notify();
+        if (this.#stableWaiters.size > 0) this.#stableWaiters.notify();
         this.onFrontiers();
       },
       writable: () => this.#writable(),
@@ -165,17 +171,17 @@ export abstract class ShardRunner<R> {
   // ---- waits ----
 
   waitDelivered(version: number, timeoutMs: number): Promise<void> {
-    return this.waiters.wait(() => this.channel.frontiers.deliveredVersion >= version, timeoutMs, () => notYetStable(this.name, `version ${version} is not delivered yet`, { version }));
+    return this.#deliveredWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not delivered yet`, { version }));
   }
 
   waitPersisted(version: number, timeoutMs: number): Promise<void> {
-    return this.waiters.wait(() => this.channel.frontiers.persistedFrontier >= version, timeoutMs, () => notYetStable(this.name, `version ${version} is not persisted yet`, { version }));
+    return this.#persistedWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not persisted yet`, { version }));
   }
 
   /** Resolves once every message with timestamp ≤ t is delivered and persisted on every member. */
   waitStable(timestampUs: number, timeoutMs: number): Promise<void> {
     const pollMs = 1;
-    return this.waiters.wait(
+    return this.#stableWaiters.wait(
       () => this.channel.frontiers.stabilityFrontierUs > timestampUs,
       timeoutMs,
       () => notYetStable(this.name, `time ${timestampUs} is not below the stability frontier yet`, { stability_frontier_us: this.channel.frontiers.stabilityFrontierUs }),
@@ -186,7 +192,7 @@ export abstract class ShardRunner<R> {
   close(): void {
     this.#closed = true;
     const e = new SquallError('unavailable', `shard ${this.name} is shutting down`, {}, 1);
-    this.waiters.rejectAll(e);
+    this.#rejectWaiters(e);
     for (const call of this.#calls.values()) call.reject(e);
     this.#calls.clear();
   }
@@ -221,7 +227,13 @@ export abstract class ShardRunner<R> {
     const err = new SquallError('unavailable', `shard ${this.name} failed: ${e.message}`, {}, 5);
     for (const call of this.#calls.values()) call.reject(err);
     this.#calls.clear();
-    this.waiters.rejectAll(err);
+    this.#rejectWaiters(err);
+  }
+
+  #rejectWaiters(e: Error): void {
+    this.#deliveredWaiters.rejectAll(e);
+    this.#persistedWaiters.rejectAll(e);
+    this.#stableWaiters.rejectAll(e);
   }
 }
 
