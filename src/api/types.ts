@@ -182,4 +182,9 @@ export const HEADER = {
   durability: 'squall-durability',
   requestId: 'squall-request-id',
   deleted: 'squall-deleted',
+  /**
+   * The error code on every error response, next to the JSON body. HEAD answers have no body, so this header
+   * is how a client learns e.g. `deleted` vs `not_found` vs `pool_not_found` from a HEAD.
+   */
+  errorCode: 'squall-error-code',
 } as const;
