@@ -65,6 +65,8 @@ export function isAbort(e: unknown): boolean {
 export function parseRetryAfterS(value: string | string[] | undefined, nowMs = Date.now()): number | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
   if (/^\d+$/.test(value)) return Number(value);
+  // HTTP's IMF-fixdate only ("Wed, 25 Nov 2026 12:00:03 GMT"): Date.parse alone accepts far too much.
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value)) return undefined;
   const at = Date.parse(value);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, Math.ceil((at - nowMs) / 1000));
