@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { SquallClient } from '../client/index.js';
+import type { SquallClient } from '../client/index.js';
 
 /** What every command shares: the global options, the client (made on first use), and the output streams. */
 export class CliContext {
@@ -15,8 +15,12 @@ export class CliContext {
     return this.program.opts<{ url: string }>().url;
   }
 
-  client(): SquallClient {
-    this.clientInstance ??= new SquallClient({ url: this.url, connections: 2 });
+  /** The client, loaded on first use so that --help and usage errors do not pay for loading undici. */
+  async client(): Promise<SquallClient> {
+    if (this.clientInstance === undefined) {
+      const { SquallClient } = await import('../client/index.js');
+      this.clientInstance = new SquallClient({ url: this.url, connections: 2 });
+    }
     return this.clientInstance;
   }
 

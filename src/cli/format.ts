@@ -41,3 +41,8 @@ export function value(bytes: Uint8Array): string {
 export function json(data: unknown): string {
   return JSON.stringify(data, null, 2) + '\n';
 }
+
+/** The "Examples:" block at the end of a command's --help. */
+export function examples(lines: readonly string[]): string {
+  return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';
+}

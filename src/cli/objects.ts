@@ -8,10 +8,6 @@ import * as fmt from './format.js';
 
 /** `put`, `get`, `rm`, `history`, `ls`, `watch`: the object commands. */
 
-function examples(lines: string[]): string {
-  return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';
-}
-
 /** Reads a stream up to `limitBytes`; more is too_large (the node would refuse it anyway). */
 async function readAll(stream: AsyncIterable<Buffer | string>, limitBytes: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -68,7 +64,7 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .option('--content-type <type>', 'stored and returned with the value')
     .addHelpText(
       'after',
-      examples([
+      fmt.examples([
         'squall put /notes/today "buy milk"',
         'squall put /photos/cat.jpg --file cat.jpg --content-type image/jpeg',
         'echo hello | squall put /notes/greeting --if-none-match',
@@ -78,7 +74,7 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .action(async (key: string, value: string | undefined, o: { file?: string; ifMatch?: number; ifNoneMatch?: boolean; durability?: 'delivered' | 'persisted'; contentType?: string }) => {
       if (value !== undefined && o.file !== undefined) throw new UsageError('give the value as an argument or with --file, not both');
       if (o.ifMatch !== undefined && o.ifNoneMatch) throw new UsageError('--if-match and --if-none-match exclude each other');
-      const client = ctx.client();
+      const client = await ctx.client();
       const limit = client.options.bodySizeBytesMax;
       let body: Uint8Array | string;
       let contentType = o.contentType;
@@ -112,7 +108,7 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .option('--out <file>', 'write the value to this file instead of standard output')
     .addHelpText(
       'after',
-      examples([
+      fmt.examples([
         'squall get /notes/today',
         'squall get /notes/today --version 4294967301',
         'squall get /notes/today --at 2026-11-25T13:50:02.123456Z',
@@ -121,7 +117,8 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
       ]),
     )
     .action(async (key: string, o: { version?: number; at?: number; stable?: boolean; linearizable?: boolean; out?: string }) => {
-      const got = await ctx.client().get(key, {
+      const client = await ctx.client();
+      const got = await client.get(key, {
         ...(o.version !== undefined ? { version: o.version } : {}),
         ...(o.at !== undefined ? { at: o.at } : {}),
         ...(o.stable ? { stable: true } : {}),
@@ -152,9 +149,10 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .description('Delete KEY: writes a tombstone version; the history stays readable.')
     .argument('<key>', 'the key')
     .option('--if-match <version>', 'delete only if the current version is exactly this', versionArg)
-    .addHelpText('after', examples(['squall rm /notes/today', 'squall rm /notes/today --if-match 4294967301']))
+    .addHelpText('after', fmt.examples(['squall rm /notes/today', 'squall rm /notes/today --if-match 4294967301']))
     .action(async (key: string, o: { ifMatch?: number }) => {
-      writeLine(ctx, await ctx.client().delete(key, o.ifMatch !== undefined ? { ifMatch: o.ifMatch } : {}), 'deleted');
+      const client = await ctx.client();
+      writeLine(ctx, await client.delete(key, o.ifMatch !== undefined ? { ifMatch: o.ifMatch } : {}), 'deleted');
     });
 
   program
@@ -165,11 +163,12 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .option('--from <version>', 'first version', versionArg)
     .option('--to <version>', 'last version', versionArg)
     .option('--limit <n>', 'list at most this many versions', positiveArg)
-    .addHelpText('after', examples(['squall history /notes/today', 'squall history /notes/today --from 4294967301 --limit 10 --json']))
+    .addHelpText('after', fmt.examples(['squall history /notes/today', 'squall history /notes/today --from 4294967301 --limit 10 --json']))
     .action(async (key: string, o: { from?: number; to?: number; limit?: number }) => {
       const entries = [];
       const pageLimit = Math.min(o.limit ?? 1000, 1000);
-      for await (const e of ctx.client().historyAll(key, { ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}), limit: pageLimit })) {
+      const client = await ctx.client();
+      for await (const e of client.historyAll(key, { ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}), limit: pageLimit })) {
         entries.push(e);
         if (o.limit !== undefined && entries.length >= o.limit) break;
       }
@@ -198,11 +197,12 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .option('--limit <n>', 'list at most this many keys', positiveArg)
     .addHelpText(
       'after',
-      examples(['squall ls /photos', 'squall ls /photos --prefix /photos/2026/ --values', 'squall ls /photos --at 2026-11-25T13:00:00Z --json']),
+      fmt.examples(['squall ls /photos', 'squall ls /photos --prefix /photos/2026/ --values', 'squall ls /photos --at 2026-11-25T13:00:00Z --json']),
     )
     .action(async (pool: string, o: { prefix?: string; at?: number; version?: number; stable?: boolean; values?: boolean; limit?: number }) => {
       const rows = [];
-      const listing = ctx.client().listAll(pool, {
+      const client = await ctx.client();
+      const listing = client.listAll(pool, {
         ...(o.prefix !== undefined ? { prefix: o.prefix } : {}),
         ...(o.at !== undefined ? { at: o.at } : {}),
         ...(o.version !== undefined ? { version: o.version } : {}),
@@ -240,7 +240,7 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
     .argument('<prefix>', 'key prefix, e.g. /photos/')
     .option('--from-version <version>', 'start from this version instead of now', versionArg)
     .option('--count <n>', 'stop after this many changes', countArg)
-    .addHelpText('after', examples(['squall watch /photos/', 'squall watch /photos/ --from-version 4294967297 --json --count 10']))
+    .addHelpText('after', fmt.examples(['squall watch /photos/', 'squall watch /photos/ --from-version 4294967297 --json --count 10']))
     .action(async (prefix: string, o: { fromVersion?: number; count?: number }) => {
       if (o.count === 0) return;
       const stop = new AbortController();
@@ -249,7 +249,8 @@ export function registerObjectCommands(program: Command, ctx: CliContext): void 
       process.once('SIGTERM', onSignal);
       try {
         let n = 0;
-        const changes = ctx.client().watch(prefix, { ...(o.fromVersion !== undefined ? { fromVersion: o.fromVersion } : {}), signal: stop.signal });
+        const client = await ctx.client();
+        const changes = client.watch(prefix, { ...(o.fromVersion !== undefined ? { fromVersion: o.fromVersion } : {}), signal: stop.signal });
         for await (const c of changes) {
           if (ctx.json) ctx.out(JSON.stringify(c) + '\n');
           else ctx.out(`${fmt.time(c.timestamp_us)}  ${c.op.padEnd(6)}  ${c.key}  version ${c.version}  size ${c.size}\n`);

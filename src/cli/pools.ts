@@ -43,15 +43,22 @@ export function registerPoolCommands(program: Command, ctx: CliContext): void {
     .description('Object pools: every key lives in the one pool whose path prefixes it. Without a subcommand: list them.')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ squall pools\n  $ squall pools create /photos --type persistent --retain-versions 100\n' +
-        "  $ squall pools create /cams --type volatile --affinity '^/cams/[^/]+/'\n  $ squall pools get /photos\n  $ squall pools delete /photos\n",
+      fmt.examples([
+        'squall pools',
+        'squall pools create /photos --type persistent --retain-versions 100',
+        "squall pools create /cams --type volatile --affinity '^/cams/[^/]+/'",
+        'squall pools get /photos',
+        'squall pools delete /photos',
+      ]),
     );
 
   pools
     .command('list', { isDefault: true })
     .description('list the pools')
+    .addHelpText('after', fmt.examples(['squall pools list', 'squall pools --json']))
     .action(async () => {
-      const list = await ctx.client().listPools();
+      const client = await ctx.client();
+      const list = await client.listPools();
       ctx.out(ctx.json ? fmt.json({ pools: list }) : poolRows(list));
     });
 
@@ -64,6 +71,13 @@ export function registerPoolCommands(program: Command, ctx: CliContext): void {
     .option('--affinity <regex>', 'keys with the same match land on the same shard', regexArg)
     .option('--retain-versions <n>', 'keep at most this many versions per key', positiveArg)
     .option('--retain-seconds <n>', 'keep history for this many seconds', positiveArg)
+    .addHelpText(
+      'after',
+      fmt.examples([
+        'squall pools create /photos --type persistent --retain-versions 100',
+        "squall pools create /cams --type volatile --affinity '^/cams/[^/]+/' --retain-seconds 86400",
+      ]),
+    )
     .action(async (path: string, o: { type: 'persistent' | 'volatile'; subgroup?: number; affinity?: string; retainVersions?: number; retainSeconds?: number }) => {
       const spec: PoolSpec = { type: o.type };
       if (o.subgroup !== undefined) spec.subgroup = o.subgroup;
@@ -73,7 +87,8 @@ export function registerPoolCommands(program: Command, ctx: CliContext): void {
         if (o.retainVersions !== undefined) spec.retain.versions = o.retainVersions;
         if (o.retainSeconds !== undefined) spec.retain.seconds = o.retainSeconds;
       }
-      const p = await ctx.client().createPool(path, spec);
+      const client = await ctx.client();
+      const p = await client.createPool(path, spec);
       ctx.out(ctx.json ? fmt.json(p) : poolDetail(p));
     });
 
@@ -81,8 +96,10 @@ export function registerPoolCommands(program: Command, ctx: CliContext): void {
     .command('get')
     .description('show one pool')
     .argument('<path>', 'the pool path')
+    .addHelpText('after', fmt.examples(['squall pools get /photos', 'squall pools get /photos --json']))
     .action(async (path: string) => {
-      const p = await ctx.client().getPool(path);
+      const client = await ctx.client();
+      const p = await client.getPool(path);
       ctx.out(ctx.json ? fmt.json(p) : poolDetail(p));
     });
 
@@ -90,8 +107,10 @@ export function registerPoolCommands(program: Command, ctx: CliContext): void {
     .command('delete')
     .description('delete a pool: its objects stay readable by version and time, new writes are refused')
     .argument('<path>', 'the pool path')
+    .addHelpText('after', fmt.examples(['squall pools delete /photos']))
     .action(async (path: string) => {
-      await ctx.client().deletePool(path);
+      const client = await ctx.client();
+      await client.deletePool(path);
       ctx.out(ctx.json ? fmt.json({ deleted: path }) : `deleted pool ${path}\n`);
     });
 }

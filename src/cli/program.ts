@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { SquallError } from '../api/index.js';
 import { UsageError, urlArg } from './args.js';
 import { CliContext } from './context.js';
+import * as fmt from './format.js';
 import { registerObjectCommands } from './objects.js';
 import { registerPoolCommands } from './pools.js';
 import { registerStartCommand } from './start.js';
@@ -27,8 +28,14 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ squall start --data ./data\n  $ squall pools create /notes --type persistent\n  $ squall put /notes/today "buy milk"\n' +
-        '  $ squall get /notes/today --at 2026-11-25T13:50:02Z\n  $ squall history /notes/today\n  $ squall ls /notes --json\n',
+      fmt.examples([
+        'squall start --data ./data',
+        'squall pools create /notes --type persistent',
+        'squall put /notes/today "buy milk"',
+        'squall get /notes/today --at 2026-11-25T13:50:02Z',
+        'squall history /notes/today',
+        'squall ls /notes --json',
+      ]),
     );
   registerStartCommand(program, ctx);
   registerObjectCommands(program, ctx);

@@ -13,7 +13,7 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
     .option('--port <n>', 'HTTP port (0: any free port)', portArg, 8080)
     .option('--host <host>', 'HTTP listen address', '127.0.0.1')
     .option('--config <file>', 'configuration file')
-    .addHelpText('after', '\nExamples:\n  $ squall start\n  $ squall start --data /var/lib/squall --port 9090\n  $ npm start -- --port 9090 --data ./data2\n')
+    .addHelpText('after', fmt.examples(['squall start', 'squall start --data /var/lib/squall --port 9090', 'npm start -- --port 9090 --data ./data2']))
     .action(async (o: { data: string; port: number; host: string; config?: string }) => {
       // Loaded here so that client commands do not load the server.
       const { startNode } = await import('../node/index.js');

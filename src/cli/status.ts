@@ -8,9 +8,9 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
     .command('status')
     .summary('cluster view, members, shards and frontiers, readiness')
     .description('Show whether the node is up and ready, its view, the members, and every shard with its frontiers.')
-    .addHelpText('after', '\nExamples:\n  $ squall status\n  $ squall status --url http://127.0.0.1:8081 --json\n')
+    .addHelpText('after', fmt.examples(['squall status', 'squall status --url http://127.0.0.1:8081 --json']))
     .action(async () => {
-      const client = ctx.client();
+      const client = await ctx.client();
       const healthy = await client.health();
       const ready = await client.ready();
       const cluster = await client.cluster();
