@@ -25,13 +25,14 @@ export class SquallError extends Error {
     return { error: { code: this.code, message: this.message, ...details } };
   }
 
-  static fromBody(status: number, body: unknown): SquallError {
+  /** The error an HTTP answer carries (API.md's JSON shape); `retryAfterS` from its Retry-After header. */
+  static fromBody(status: number, body: unknown, retryAfterS?: number): SquallError {
     const err = (body as Partial<ErrorBody> | null)?.error;
     if (err && typeof err.code === 'string' && err.code in ERROR_STATUS) {
       const { code, message, ...details } = err;
-      return new SquallError(code, String(message ?? code), details);
+      return new SquallError(code, String(message ?? code), details, retryAfterS);
     }
-    return new SquallError('internal', `unexpected HTTP ${status} without a Squall error body`, { status });
+    return new SquallError('internal', `unexpected HTTP ${status} without a Squall error body`, { status }, retryAfterS);
   }
 }
 

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import type { SquallClient } from '../client/index.js';
+
+/** What every command shares: the global options, the client (made on first use), and the output streams. */
+export class CliContext {
+  private clientInstance: SquallClient | undefined;
+
+  constructor(private readonly program: Command) {}
+
+  get json(): boolean {
+    return this.program.opts<{ json?: boolean }>().json === true;
+  }
+
+  get url(): string {
+    return this.program.opts<{ url: string }>().url;
+  }
+
+  /** The client, loaded on first use so that --help and usage errors do not pay for loading undici. */
+  async client(): Promise<SquallClient> {
+    if (this.clientInstance === undefined) {
+      const { SquallClient } = await import('../client/index.js');
+      this.clientInstance = new SquallClient({ url: this.url, connections: 2 });
+    }
+    return this.clientInstance;
+  }
+
+  out(data: string | Uint8Array): void {
+    process.stdout.write(data);
+  }
+
+  err(text: string): void {
+    process.stderr.write(text);
+  }
+
+  async close(): Promise<void> {
+    await this.clientInstance?.close();
+  }
+}

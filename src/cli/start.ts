@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { portArg } from './args.js';
+import type { CliContext } from './context.js';
+import * as fmt from './format.js';
+
+/** `start`: run a node in this process until SIGINT/SIGTERM. */
+export function registerStartCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('start')
+    .summary('run a Squall node')
+    .description('Run a node in the foreground, serving the HTTP API, until Ctrl-C (SIGINT) or SIGTERM.')
+    .option('--data <dir>', 'data directory (LMDB environment)', './data')
+    .option('--port <n>', 'HTTP port (0: any free port)', portArg, 8080)
+    .option('--host <host>', 'HTTP listen address', '127.0.0.1')
+    .option('--config <file>', 'configuration file')
+    .addHelpText('after', fmt.examples(['squall start', 'squall start --data /var/lib/squall --port 9090', 'npm start -- --port 9090 --data ./data2']))
+    .action(async (o: { data: string; port: number; host: string; config?: string }) => {
+      // Loaded here so that client commands do not load the server.
+      const { startNode } = await import('../node/index.js');
+      const node = await startNode({ dataDir: o.data, port: o.port, host: o.host, ...(o.config !== undefined ? { configFile: o.config } : {}) });
+      ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${o.data})\n`);
+      await new Promise<void>((resolve, reject) => {
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            ctx.err(`${signal} again: exiting without a clean stop\n`);
+            process.exit(130);
+          }
+          stopping = true;
+          if (!ctx.json) ctx.err(`${signal}: stopping\n`);
+          node.close().then(resolve, reject);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      if (!ctx.json) ctx.err(`stopped at ${fmt.time(Date.now() * 1000)}\n`);
+    });
+}

@@ -1,0 +1,416 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  HEADER,
+  SquallError,
+  assertKey,
+  assertPoolPath,
+  type ClusterInfo,
+  type Durability,
+  type HistoryEntry,
+  type HistoryPage,
+  type KeyEntry,
+  type KeysPage,
+  type PoolInfo,
+  type PoolSpec,
+  type WriteResult,
+} from '../api/index.js';
+import { BATCH_CONTENT_TYPE, decodeBatchResults, encodeBatch, largestValueBytes, type BatchEncoding, type BatchOpInput, type BatchOpResult } from './batch-codec.js';
+import { Exchanger, type Reply } from './exchange.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { Query, encodePath } from './paths.js';
+import { RequestIds } from './request-id.js';
+import { checkIntArg, timeArgToUs, type TimeArg } from './time-arg.js';
+import { watchChanges, type WatchChange, type WatchOptions } from './watch.js';
+
+export interface CallOptions {
+  /** Aborts the call (and its retries). */
+  signal?: AbortSignal;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** Idempotency key (Squall-Request-Id); by default a fresh unique id per call, the same on each retry. */
+  requestId?: string;
+}
+
+export interface PutOptions extends WriteOptions {
+  /** Apply only if the key's current version is exactly this (else 412 version_mismatch). */
+  ifMatch?: number;
+  /** Apply only if the key does not exist or is deleted (If-None-Match: *). */
+  ifNoneMatch?: boolean;
+  /** What the answer waits for; the server's default depends on the pool type. */
+  durability?: Durability;
+  /** Stored and returned with the value. Default application/octet-stream, or text/plain for a string value. */
+  contentType?: string;
+}
+
+export interface DeleteOptions extends WriteOptions {
+  ifMatch?: number;
+}
+
+export interface GetOptions extends CallOptions {
+  /** The key's newest value with version <= this. */
+  version?: number;
+  /** The key's newest value with timestamp <= this (always a stable read). */
+  at?: TimeArg;
+  /** Read at or below the global persistence frontier. */
+  stable?: boolean;
+  /** Order the read with the shard's writes. */
+  consistency?: 'linearizable';
+  /** How long the server may wait for `at` to become stable before 425 not_yet_stable (server default 2000). */
+  waitMs?: number;
+}
+
+/** An object's metadata, from the headers of a GET or HEAD. */
+export interface ObjectMeta {
+  key: string;
+  contentType: string;
+  version: number;
+  timestampUs: number;
+  previousVersionByKey: number | null;
+}
+
+/** A value read with GET. */
+export interface ObjectValue extends ObjectMeta {
+  value: Buffer;
+}
+
+/** HEAD: the metadata and the value's size, without the value. */
+export interface ObjectHead extends ObjectMeta {
+  sizeBytes: number;
+}
+
+export interface HistoryOptions extends CallOptions {
+  from?: number;
+  to?: number;
+  /** Versions per page. */
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ListOptions extends CallOptions {
+  prefix?: string;
+  at?: TimeArg;
+  version?: number;
+  stable?: boolean;
+  /** Keys per page. */
+  limit?: number;
+  cursor?: string;
+  /** Include values (base64 in KeyEntry.value). */
+  values?: boolean;
+}
+
+export interface BatchOptions extends WriteOptions {
+  /** Body encoding; the answer comes back in the same one. Default msgpack. */
+  encoding?: BatchEncoding;
+}
+
+export type { BatchEncoding, BatchOpInput, BatchOpResult, TimeArg, WatchChange, WatchOptions };
+
+const CONTENT_TYPE_BYTES = 'application/octet-stream';
+const CONTENT_TYPE_TEXT = 'text/plain; charset=utf-8';
+/** Pages an iterator follows at most: a guard against a server that hands out cursors forever. */
+const PAGES_MAX = 1_000_000;
+
+function headerCount(headers: IncomingHttpHeaders, name: string): number | null {
+  const v = headers[name];
+  if (typeof v !== 'string' || v === '' || v === '-1' || v === 'null') return null;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+function requiredHeaderCount(headers: IncomingHttpHeaders, name: string): number {
+  const n = headerCount(headers, name);
+  if (n === null) throw new SquallError('internal', `the node's answer lacks a valid ${name} header`, { header: name });
+  return n;
+}
+
+function metaOf(key: string, headers: IncomingHttpHeaders): ObjectMeta {
+  const ct = headers['content-type'];
+  return {
+    key,
+    contentType: typeof ct === 'string' ? ct : CONTENT_TYPE_BYTES,
+    version: requiredHeaderCount(headers, HEADER.version),
+    timestampUs: requiredHeaderCount(headers, HEADER.timestampUs),
+    previousVersionByKey: headerCount(headers, HEADER.previousVersionByKey),
+  };
+}
+
+/**
+ * The TypeScript client of Squall's HTTP API (API.md), on one undici keep-alive pool per node. Writes carry
+ * a Squall-Request-Id and are retried with the same id on connection errors and 503 + Retry-After, so a
+ * retried write is applied once; every error answer surfaces as the SquallError it carries.
+ */
+export class SquallClient {
+  readonly options: ResolvedClientOptions;
+  private readonly http: Exchanger;
+  private readonly ids = new RequestIds();
+
+  constructor(options: ClientOptions | string) {
+    this.options = resolveClientOptions(typeof options === 'string' ? { url: options } : options);
+    this.http = new Exchanger(this.options);
+  }
+
+  /** A fresh request id, as writes send when the caller gives none. */
+  newRequestId(): string {
+    return this.ids.next();
+  }
+
+  private checkKey(key: string): void {
+    if (this.options.validateKeys) assertKey(key);
+  }
+
+  private checkPool(path: string): void {
+    if (this.options.validateKeys) assertPoolPath(path);
+  }
+
+  private checkBodySize(sizeBytes: number, what: string): void {
+    const max = this.options.bodySizeBytesMax;
+    if (sizeBytes > max) {
+      throw new SquallError('too_large', `${what} of ${sizeBytes} bytes is over the limit of ${max} bytes`, {
+        size_bytes: sizeBytes,
+        limit_bytes: max,
+      });
+    }
+  }
+
+  // ---- objects ----
+
+  async put(key: string, value: Uint8Array | string, opts?: PutOptions): Promise<WriteResult> {
+    this.checkKey(key);
+    const text = typeof value === 'string';
+    // A string of n UTF-16 units is at most 3n UTF-8 bytes: only long strings need counting.
+    if (text ? value.length * 3 > this.options.bodySizeBytesMax : true) {
+      this.checkBodySize(text ? Buffer.byteLength(value, 'utf8') : value.byteLength, 'value');
+    }
+    const headers: Record<string, string> = {
+      'content-type': opts?.contentType ?? (text ? CONTENT_TYPE_TEXT : CONTENT_TYPE_BYTES),
+      'squall-request-id': opts?.requestId ?? this.ids.next(),
+    };
+    if (opts !== undefined) {
+      if (opts.ifMatch !== undefined) headers['if-match'] = String(checkIntArg(opts.ifMatch, 'ifMatch'));
+      if (opts.ifNoneMatch) headers['if-none-match'] = '*';
+      if (opts.durability !== undefined) headers['squall-durability'] = opts.durability;
+    }
+    const reply = await this.http.exchange({
+      method: 'PUT',
+      path: '/v1/objects' + encodePath(key),
+      headers,
+      body: value,
+      read: 'json',
+      signal: opts?.signal,
+    });
+    return reply.data as WriteResult;
+  }
+
+  private readPath(key: string, opts: GetOptions | undefined): string {
+    this.checkKey(key);
+    const path = '/v1/objects' + encodePath(key);
+    if (opts === undefined) return path;
+    if (opts.version !== undefined && opts.at !== undefined) {
+      throw new SquallError('bad_parameter', 'give version or at, not both', { parameter: 'version' });
+    }
+    const q = new Query();
+    if (opts.version !== undefined) q.add('version', checkIntArg(opts.version, 'version'));
+    if (opts.at !== undefined) q.add('at', timeArgToUs(opts.at));
+    q.add('stable', opts.stable).add('consistency', opts.consistency);
+    if (opts.waitMs !== undefined) q.add('wait_ms', checkIntArg(opts.waitMs, 'waitMs'));
+    return path + q.toString();
+  }
+
+  /** The value of a key (current, stable, at a version or at a time). 404 not_found / deleted, 410, 425 throw. */
+  async get(key: string, opts?: GetOptions): Promise<ObjectValue> {
+    const reply = await this.http.exchange({ method: 'GET', path: this.readPath(key, opts), read: 'bytes', signal: opts?.signal });
+    const meta = metaOf(key, reply.headers) as ObjectValue;
+    meta.value = reply.data as Buffer;
+    return meta;
+  }
+
+  /** Like get, without the value. */
+  async head(key: string, opts?: GetOptions): Promise<ObjectHead> {
+    const reply = await this.http.exchange({ method: 'HEAD', path: this.readPath(key, opts), read: 'none', signal: opts?.signal });
+    const meta = metaOf(key, reply.headers) as ObjectHead;
+    meta.sizeBytes = headerCount(reply.headers, 'content-length') ?? 0;
+    return meta;
+  }
+
+  /** Deletes a key (a tombstone version); 404 not_found when it has no current value. */
+  async delete(key: string, opts?: DeleteOptions): Promise<WriteResult> {
+    this.checkKey(key);
+    const headers: Record<string, string> = { 'squall-request-id': opts?.requestId ?? this.ids.next() };
+    if (opts?.ifMatch !== undefined) headers['if-match'] = String(checkIntArg(opts.ifMatch, 'ifMatch'));
+    const reply = await this.http.exchange({
+      method: 'DELETE',
+      path: '/v1/objects' + encodePath(key),
+      headers,
+      read: 'json',
+      signal: opts?.signal,
+    });
+    return reply.data as WriteResult;
+  }
+
+  /** One page of a key's versions (oldest first), with the cursor of the next page. */
+  async history(key: string, opts?: HistoryOptions): Promise<HistoryPage> {
+    this.checkKey(key);
+    const q = new Query().flag('history');
+    if (opts !== undefined) {
+      if (opts.from !== undefined) q.add('from', checkIntArg(opts.from, 'from'));
+      if (opts.to !== undefined) q.add('to', checkIntArg(opts.to, 'to'));
+      if (opts.limit !== undefined) q.add('limit', checkIntArg(opts.limit, 'limit'));
+      q.add('cursor', opts.cursor);
+    }
+    const reply = await this.http.exchange({ method: 'GET', path: '/v1/objects' + encodePath(key) + q.toString(), read: 'json', signal: opts?.signal });
+    return reply.data as HistoryPage;
+  }
+
+  /** Every version of a key in the range, following pages. */
+  historyAll(key: string, opts?: Omit<HistoryOptions, 'cursor'>): AsyncGenerator<HistoryEntry, void, undefined> {
+    return this.pages((cursor) => this.history(key, { ...opts, cursor }), (page) => page.versions);
+  }
+
+  /** One page of the keys of a pool (current, at a version, or at a time), with the next cursor. */
+  async list(pool: string, opts?: ListOptions): Promise<KeysPage> {
+    this.checkPool(pool);
+    const q = new Query();
+    if (opts !== undefined) {
+      if (opts.version !== undefined && opts.at !== undefined) {
+        throw new SquallError('bad_parameter', 'give version or at, not both', { parameter: 'version' });
+      }
+      q.add('prefix', opts.prefix);
+      if (opts.at !== undefined) q.add('at', timeArgToUs(opts.at));
+      if (opts.version !== undefined) q.add('version', checkIntArg(opts.version, 'version'));
+      q.add('stable', opts.stable);
+      if (opts.limit !== undefined) q.add('limit', checkIntArg(opts.limit, 'limit'));
+      q.add('cursor', opts.cursor);
+      if (opts.values) q.add('values', true);
+    }
+    const reply = await this.http.exchange({
+      method: 'GET',
+      path: '/v1/pools' + encodePath(pool) + '/keys' + q.toString(),
+      read: 'json',
+      signal: opts?.signal,
+    });
+    return reply.data as KeysPage;
+  }
+
+  /** Every key of a pool that list would give, following pages. */
+  listAll(pool: string, opts?: Omit<ListOptions, 'cursor'>): AsyncGenerator<KeyEntry, void, undefined> {
+    return this.pages((cursor) => this.list(pool, { ...opts, cursor }), (page) => page.keys);
+  }
+
+  private async *pages<P extends { next: string | null }, E>(
+    fetchPage: (cursor: string | undefined) => Promise<P>,
+    entries: (page: P) => E[],
+  ): AsyncGenerator<E, void, undefined> {
+    let cursor: string | undefined;
+    for (let n = 0; n < PAGES_MAX; n++) {
+      const page = await fetchPage(cursor);
+      yield* entries(page);
+      if (page.next === null || page.next === undefined) return;
+      if (page.next === cursor) throw new SquallError('internal', `the node returned the same page cursor twice: '${cursor}'`);
+      cursor = page.next;
+    }
+    throw new SquallError('internal', `more than ${PAGES_MAX} pages`);
+  }
+
+  // ---- batches and watch ----
+
+  /**
+   * Several puts, gets and deletes in one request (API.md "Batches"). Each op succeeds or fails on its own:
+   * look at each result's status; values come back as Buffers in either encoding.
+   */
+  async batch(ops: readonly BatchOpInput[], opts?: BatchOptions): Promise<BatchOpResult[]> {
+    const encoding = opts?.encoding ?? 'msgpack';
+    if (encoding !== 'msgpack' && encoding !== 'json') {
+      throw new SquallError('bad_parameter', `batch encoding must be msgpack or json, got '${String(encoding)}'`, { parameter: 'encoding' });
+    }
+    this.checkBodySize(largestValueBytes(ops), 'a batch value');
+    const body = encodeBatch(ops, encoding);
+    this.checkBodySize(body.byteLength, 'the batch body');
+    const type = BATCH_CONTENT_TYPE[encoding];
+    const reply: Reply = await this.http.exchange({
+      method: 'POST',
+      path: '/v1/batch',
+      headers: { 'content-type': type, accept: type, 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      body,
+      read: 'bytes',
+      signal: opts?.signal,
+    });
+    const ct = reply.headers['content-type'];
+    return decodeBatchResults(reply.data as Buffer, typeof ct === 'string' ? ct : undefined, ops.length);
+  }
+
+  /**
+   * Changes under a key prefix as they happen (SSE), resuming with Last-Event-ID after a dropped connection.
+   * End it with `break` or opts.signal.
+   */
+  watch(prefix: string, opts: WatchOptions = {}): AsyncGenerator<WatchChange, void, undefined> {
+    if (typeof prefix !== 'string' || !prefix.startsWith('/')) {
+      throw new SquallError('bad_parameter', `watch prefix must start with '/', got '${String(prefix)}'`, { parameter: 'prefix' });
+    }
+    if (opts.fromVersion !== undefined) checkIntArg(opts.fromVersion, 'fromVersion');
+    return watchChanges(this.options, prefix, opts);
+  }
+
+  // ---- pools ----
+
+  /** Creates a pool (or finds the identical one); 409 pool_conflict when it would nest with another. */
+  async createPool(path: string, spec: PoolSpec, opts?: WriteOptions): Promise<PoolInfo> {
+    this.checkPool(path);
+    const reply = await this.http.exchange({
+      method: 'PUT',
+      path: '/v1/pools' + encodePath(path),
+      headers: { 'content-type': 'application/json', 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      body: JSON.stringify(spec),
+      read: 'json',
+      signal: opts?.signal,
+    });
+    return reply.data as PoolInfo;
+  }
+
+  async getPool(path: string, opts?: CallOptions): Promise<PoolInfo> {
+    this.checkPool(path);
+    const reply = await this.http.exchange({ method: 'GET', path: '/v1/pools' + encodePath(path), read: 'json', signal: opts?.signal });
+    return reply.data as PoolInfo;
+  }
+
+  async listPools(opts?: CallOptions): Promise<PoolInfo[]> {
+    const reply = await this.http.exchange({ method: 'GET', path: '/v1/pools', read: 'json', signal: opts?.signal });
+    return (reply.data as { pools: PoolInfo[] }).pools;
+  }
+
+  /** Deletes a pool: its objects stay readable by version and time, new writes are refused. */
+  async deletePool(path: string, opts?: WriteOptions): Promise<void> {
+    this.checkPool(path);
+    await this.http.exchange({
+      method: 'DELETE',
+      path: '/v1/pools' + encodePath(path),
+      headers: { 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      read: 'none',
+      signal: opts?.signal,
+    });
+  }
+
+  // ---- cluster ----
+
+  async cluster(opts?: CallOptions): Promise<ClusterInfo> {
+    const reply = await this.http.exchange({ method: 'GET', path: '/v1/cluster', read: 'json', signal: opts?.signal });
+    return reply.data as ClusterInfo;
+  }
+
+  /** True when the process answers /healthz with 200, false on 503; no retry. */
+  async health(opts?: CallOptions): Promise<boolean> {
+    const reply = await this.http.exchange({ method: 'GET', path: '/healthz', read: 'none', noRetry: true, passStatus: 503, signal: opts?.signal });
+    return reply.status < 300;
+  }
+
+  /** True when the node is in an installed view and its shards can serve (/readyz 200), false on 503; no retry. */
+  async ready(opts?: CallOptions): Promise<boolean> {
+    const reply = await this.http.exchange({ method: 'GET', path: '/readyz', read: 'none', noRetry: true, passStatus: 503, signal: opts?.signal });
+    return reply.status < 300;
+  }
+
+  /** Closes the connection pool after the requests in flight finish. */
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}

@@ -1,0 +1,219 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool, type Dispatcher } from 'undici';
+import { ERROR_STATUS, HEADER, SquallError, type ErrorCode } from '../api/index.js';
+import type { ResolvedClientOptions } from './options.js';
+
+/** How the body of a successful answer is read: parsed JSON, raw bytes, or discarded. */
+export type ReadMode = 'json' | 'bytes' | 'none';
+
+export interface Call {
+  method: Dispatcher.HttpMethod;
+  /** Path and query, already encoded. */
+  path: string;
+  headers?: Record<string, string> | undefined;
+  body?: Uint8Array | string | undefined;
+  read: ReadMode;
+  signal?: AbortSignal | undefined;
+  /** One attempt only (health probes answer now or not at all). */
+  noRetry?: boolean;
+  /** A non-2xx status handed back as a reply instead of thrown (e.g. 503 from /readyz). */
+  passStatus?: number;
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON ('json'), a Buffer ('bytes'), or undefined ('none'). */
+  data: unknown;
+}
+
+/**
+ * Errors of the connection rather than of the request: the request may or may not have reached the node, so
+ * it is retried (writes carry a Squall-Request-Id, so a retry is applied once).
+ */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+function errorCodeOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isConnectionError(e: unknown): boolean {
+  const code = errorCodeOf(e);
+  return code !== undefined && CONNECTION_ERROR_CODES.has(code);
+}
+
+export function isAbort(e: unknown): boolean {
+  return (e as Error | null)?.name === 'AbortError' || errorCodeOf(e) === 'UND_ERR_ABORTED';
+}
+
+/** Seconds from a Retry-After header (delta-seconds or an HTTP date); undefined when absent or unreadable. */
+export function parseRetryAfterS(value: string | string[] | undefined, nowMs = Date.now()): number | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value);
+  // HTTP's IMF-fixdate only ("Wed, 25 Nov 2026 12:00:03 GMT"): Date.parse alone accepts far too much.
+  if (!/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value)) return undefined;
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/** The code an error answer without a JSON body stands for (HEAD answers, proxies). */
+function codeForStatus(status: number, headers: IncomingHttpHeaders): ErrorCode | undefined {
+  const named = headers[HEADER.errorCode];
+  if (typeof named === 'string' && named in ERROR_STATUS) return named as ErrorCode;
+  switch (status) {
+    case 400: return 'bad_parameter';
+    case 404: return headers[HEADER.version] !== undefined || headers[HEADER.deleted] === 'true' ? 'deleted' : 'not_found';
+    case 405: return 'method_not_allowed';
+    case 409: return 'pool_conflict';
+    case 410: return 'trimmed';
+    case 412: return 'version_mismatch';
+    case 413: return 'too_large';
+    case 425: return 'not_yet_stable';
+    case 503: return 'unavailable';
+    default: return undefined;
+  }
+}
+
+/** The SquallError an error answer carries: its JSON body when it has one, else its status and headers. */
+export function errorFromAnswer(status: number, headers: IncomingHttpHeaders, text: string): SquallError {
+  const retryAfterS = parseRetryAfterS(headers['retry-after']);
+  let body: unknown = undefined;
+  if (text.length > 0) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+  }
+  let error: SquallError;
+  const hasErrorBody = typeof (body as { error?: { code?: unknown } } | undefined)?.error?.code === 'string';
+  if (hasErrorBody) {
+    error = SquallError.fromBody(status, body, retryAfterS);
+  } else {
+    const code = codeForStatus(status, headers);
+    error = code
+      ? new SquallError(code, `${code} (HTTP ${status} without an error body)`, { status }, retryAfterS)
+      : new SquallError('internal', `unexpected HTTP ${status} without a Squall error body`, { status, body: text.slice(0, 200) }, retryAfterS);
+  }
+  // A read that meets a delete says which version deleted the key.
+  if (error.code === 'deleted' && error.details.version === undefined) {
+    const v = Number(headers[HEADER.version]);
+    if (Number.isSafeInteger(v)) error.details.version = v;
+  }
+  return error;
+}
+
+/**
+ * One HTTP exchange with the node over a keep-alive pool, with the retry policy of the client: a connection
+ * error or a 503 with Retry-After is retried (same request, same Squall-Request-Id) while attempts and time
+ * remain; every other non-2xx answer becomes the SquallError it carries.
+ */
+export class Exchanger {
+  readonly pool: Pool;
+
+  constructor(private readonly options: ResolvedClientOptions) {
+    this.pool = new Pool(options.origin, {
+      connections: options.connections,
+      pipelining: options.pipelining,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+      connectTimeout: options.connectTimeoutMs,
+    });
+  }
+
+  async exchange(call: Call): Promise<Reply> {
+    const o = this.options;
+    const attemptsMax = call.noRetry ? 1 : o.retryAttemptsMax;
+    const startMs = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      let waitMs: number;
+      try {
+        const res = await this.pool.request({
+          path: call.path,
+          method: call.method,
+          headers: call.headers,
+          body: call.body,
+          signal: call.signal,
+        });
+        const status = res.statusCode;
+        if (status < 300 || status === call.passStatus) {
+          return { status, headers: res.headers, data: await readBody(res, call.read) };
+        }
+        const error = errorFromAnswer(status, res.headers, await res.body.text());
+        if (status !== 503 || error.retryAfterS === undefined || attempt >= attemptsMax) throw error;
+        waitMs = error.retryAfterS * 1000;
+        if (performance.now() - startMs + waitMs > o.retryTimeoutMs) throw error;
+      } catch (e) {
+        if (e instanceof SquallError || isAbort(e)) throw e;
+        if (!isConnectionError(e)) {
+          // A system error (ENOTFOUND, ...) is a network failure that waiting will not cure; anything else
+          // (a bad argument, a closed client) is the caller's and goes up unchanged.
+          if (/^E[A-Z]+$/.test(errorCodeOf(e) ?? '')) throw networkError(e, o.origin, attempt, performance.now() - startMs);
+          throw e;
+        }
+        waitMs = Math.min(o.retryDelayMs * 2 ** (attempt - 1), o.retryDelayMsMax);
+        if (attempt >= attemptsMax || performance.now() - startMs + waitMs > o.retryTimeoutMs) {
+          throw networkError(e, o.origin, attempt, performance.now() - startMs);
+        }
+      }
+      if (waitMs > 0) await sleep(waitMs, undefined, call.signal ? { signal: call.signal } : undefined);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+async function readBody(res: Dispatcher.ResponseData, read: ReadMode): Promise<unknown> {
+  if (read === 'bytes') {
+    const u8 = await res.body.bytes();
+    return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+  }
+  if (read === 'none') {
+    await res.body.dump();
+    return undefined;
+  }
+  const text = await res.body.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new SquallError('internal', `the node answered HTTP ${res.statusCode} with a body that is not JSON`, {
+      status: res.statusCode,
+      body: text.slice(0, 200),
+    });
+  }
+}
+
+/** A request that never got an answer: `unavailable`, naming the node, the cause and what was tried. */
+export function networkError(cause: unknown, origin: string, attempts: number, elapsedMs: number): SquallError {
+  const code = errorCodeOf(cause) ?? 'unknown';
+  const what = cause instanceof Error ? cause.message : String(cause);
+  const err = new SquallError(
+    'unavailable',
+    `cannot reach Squall at ${origin}: ${code}${what && what !== code ? ` (${what})` : ''}; ${attempts} attempt${attempts === 1 ? '' : 's'} in ${Math.round(elapsedMs)} ms`,
+    { url: origin, cause_code: code, attempts },
+  );
+  err.cause = cause;
+  return err;
+}

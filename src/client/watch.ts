@@ -1,0 +1,132 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { Client } from 'undici';
+import { SquallError, type WatchEvent } from '../api/index.js';
+import { errorFromAnswer, isAbort, isConnectionError } from './exchange.js';
+import type { ResolvedClientOptions } from './options.js';
+import { Query } from './paths.js';
+
+export interface WatchOptions {
+  /** Start with changes after this version (first connection only; reconnections resume by event id). */
+  fromVersion?: number;
+  /** Resume after this event id (an `id` of an earlier WatchChange), as the SSE Last-Event-ID. */
+  lastEventId?: string;
+  /** Ends the watch: the iterator finishes without an error. */
+  signal?: AbortSignal;
+}
+
+/** One change, with its SSE event id (`<shard>:<version>`) to resume from. */
+export interface WatchChange extends WatchEvent {
+  id: string;
+}
+
+/** Longest SSE line or event the client buffers before it gives up on the stream as malformed. */
+const WATCH_EVENT_CHARS_MAX = 1 << 20;
+
+function toChange(m: EventSourceMessage): WatchChange {
+  let event: WatchChange;
+  try {
+    event = JSON.parse(m.data) as WatchChange;
+  } catch {
+    throw new SquallError('internal', `watch event data is not JSON: ${m.data.slice(0, 200)}`);
+  }
+  if (typeof event?.key !== 'string' || typeof event.version !== 'number') {
+    throw new SquallError('internal', `watch event has no key and version: ${m.data.slice(0, 200)}`);
+  }
+  event.id = m.id ?? '';
+  if (event.shard === undefined) {
+    const shard = Number(event.id.slice(0, event.id.indexOf(':')));
+    event.shard = Number.isSafeInteger(shard) ? shard : 0;
+  }
+  return event;
+}
+
+/**
+ * GET /v1/watch as an async iterator. A dropped connection (network error, stream end, 503 with Retry-After)
+ * is reopened with Last-Event-ID set to the last event seen, so no change is lost or repeated across a drop;
+ * after watchReconnectsMax failures in a row with no event in between it throws `unavailable`. Each watch has
+ * its own connection so a long stream never holds a connection of the request pool.
+ */
+export async function* watchChanges(
+  options: ResolvedClientOptions,
+  prefix: string,
+  opts: WatchOptions,
+): AsyncGenerator<WatchChange, void, undefined> {
+  const signal = opts.signal;
+  const client = new Client(options.origin, {
+    headersTimeout: options.headersTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    bodyTimeout: 0, // a watch may be quiet for hours
+  });
+  const pending: EventSourceMessage[] = [];
+  let serverRetryMs: number | undefined;
+  const parser = createParser({
+    onEvent: (m) => pending.push(m),
+    onRetry: (ms) => (serverRetryMs = ms),
+    maxBufferSize: WATCH_EVENT_CHARS_MAX,
+    onError: (e) => {
+      if (e.type === 'max-buffer-size-exceeded') throw new SquallError('internal', `watch stream: ${e.message}`);
+    },
+  });
+  let lastId = opts.lastEventId;
+  let failures = 0;
+  try {
+    for (;;) {
+      if (signal?.aborted) return;
+      let lastProblem = 'the stream ended';
+      let retryAfterMs: number | undefined;
+      try {
+        const query = new Query().add('prefix', prefix);
+        const headers: Record<string, string> = { accept: 'text/event-stream' };
+        if (lastId !== undefined && lastId !== '') headers['last-event-id'] = lastId;
+        else if (opts.fromVersion !== undefined) query.add('from_version', opts.fromVersion);
+        const res = await client.request({ path: '/v1/watch' + query.toString(), method: 'GET', headers, signal });
+        if (res.statusCode !== 200) {
+          const error = errorFromAnswer(res.statusCode, res.headers, await res.body.text());
+          if (res.statusCode !== 503 || error.retryAfterS === undefined) throw error;
+          lastProblem = `${error.code}: ${error.message}`;
+          retryAfterMs = error.retryAfterS * 1000;
+        } else {
+          parser.reset();
+          pending.length = 0;
+          const decoder = new TextDecoder();
+          for await (const chunk of res.body) {
+            parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+            for (let i = 0; i < pending.length; i++) {
+              if (signal?.aborted) return;
+              const change = toChange(pending[i]!);
+              if (change.id !== '') lastId = change.id;
+              failures = 0;
+              yield change;
+            }
+            pending.length = 0;
+          }
+        }
+      } catch (e) {
+        if (signal?.aborted || isAbort(e)) return;
+        if (!isConnectionError(e)) throw e;
+        lastProblem = (e as Error).message || String(e);
+      }
+      failures++;
+      if (failures > options.watchReconnectsMax) {
+        throw new SquallError(
+          'unavailable',
+          `watch of '${prefix}' at ${options.origin} lost its stream ${failures} times in a row without an event (last: ${lastProblem})`,
+          { url: options.origin, prefix, last_event_id: lastId ?? null, attempts: failures },
+        );
+      }
+      const delayMs = Math.min(
+        retryAfterMs ?? serverRetryMs ?? Math.min(options.watchReconnectDelayMs * 2 ** (failures - 1), options.retryDelayMsMax),
+        options.retryTimeoutMs,
+      );
+      try {
+        await sleep(delayMs, undefined, signal ? { signal } : undefined);
+      } catch (e) {
+        if (isAbort(e)) return;
+        throw e;
+      }
+    }
+  } finally {
+    await client.destroy();
+  }
+}

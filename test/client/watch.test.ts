@@ -1,0 +1,102 @@
+import t from 'tap';
+import type { WatchChange } from '../../src/client/index.js';
+import { withPool } from '../fixtures/setup.js';
+
+/** Takes `n` changes from a watch, or fails after `timeoutMs` (a stuck watch must not hang the suite). */
+async function take(it: AsyncGenerator<WatchChange, void, undefined>, n: number, timeoutMs = 10_000): Promise<WatchChange[]> {
+  const out: WatchChange[] = [];
+  const timer = setTimeout(() => void it.return(undefined), timeoutMs);
+  try {
+    for await (const c of it) {
+      out.push(c);
+      if (out.length >= n) break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
+
+t.test('watch from a version: past changes in order, then live ones', async (t) => {
+  const { client, fake } = await withPool(t);
+  const w1 = await client.put('/p/a', 'x');
+  const d = await client.delete('/p/a');
+  const it = client.watch('/p/', { fromVersion: w1.version });
+  const first = await take(it, 2);
+  t.same(first.map((c) => [c.key, c.version, c.op]), [['/p/a', w1.version, 'put'], ['/p/a', d.version, 'delete']]);
+  t.equal(first[0]!.id, `0:${w1.version}`);
+  t.equal(first[0]!.shard, 0, 'the shard comes from the event id');
+  t.equal(first[0]!.timestamp_us, w1.timestamp_us);
+  t.match(fake.watchConnections[0]!.url, new RegExp(`from_version=${w1.version}`));
+
+  const live = client.watch('/p/');
+  const got = take(live, 1);
+  // The watch connects; write once it is there (bounded wait: 400 turns of 5 ms).
+  for (let i = 0; i < 400 && fake.watchConnections.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+  const w2 = await client.put('/p/b', 'live');
+  t.same((await got).map((c) => [c.key, c.version]), [['/p/b', w2.version]]);
+});
+
+t.test('a dropped stream resumes with Last-Event-ID: nothing lost, nothing repeated', async (t) => {
+  const { client, fake } = await withPool(t, {}, { watchDropAfter: 2 });
+  const versions: number[] = [];
+  for (let i = 0; i < 7; i++) versions.push((await client.put(`/p/k${i}`, String(i))).version);
+  const changes = await take(client.watch('/p/', { fromVersion: versions[0]! }), 7);
+  t.same(changes.map((c) => c.version), versions, 'every change once, in order');
+  t.equal(fake.watchConnections.length, 4, '7 events at 2 per connection');
+  t.equal(fake.watchConnections[0]!.lastEventId, undefined);
+  t.match(fake.watchConnections[0]!.url, /from_version=/);
+  for (let i = 1; i < 4; i++) {
+    t.equal(fake.watchConnections[i]!.lastEventId, `0:${versions[2 * i - 1]}`, `reconnection ${i} resumes after the last event seen`);
+    t.notMatch(fake.watchConnections[i]!.url, /from_version=/, 'the event id, not the start version, says where to resume');
+  }
+});
+
+t.test('a watch may start from an event id given by the caller', async (t) => {
+  const { client, fake } = await withPool(t);
+  const v = [];
+  for (let i = 0; i < 3; i++) v.push((await client.put('/p/k', String(i))).version);
+  const changes = await take(client.watch('/p/', { lastEventId: `0:${v[0]}` }), 2);
+  t.same(changes.map((c) => c.version), v.slice(1));
+  t.equal(fake.watchConnections[0]!.lastEventId, `0:${v[0]}`);
+});
+
+t.test('reconnections are bounded: a node that keeps failing ends the watch with unavailable', async (t) => {
+  const { client, fake } = await withPool(t, { watchReconnectsMax: 3 });
+  fake.fault({ kind: 'reset', match: /^\/v1\/watch/, times: 1000 });
+  const err = await take(client.watch('/p/'), 1).catch((e: unknown) => e);
+  t.match(err, { code: 'unavailable', details: { attempts: 4, prefix: '/p/' } });
+  t.equal(fake.requestsTo('GET', '/v1/watch').length, 4, 'first try + 3 reconnections');
+});
+
+t.test('a 503 with Retry-After is waited out; another error ends the watch at once', async (t) => {
+  const { client, fake } = await withPool(t);
+  const w = await client.put('/p/k', 'v');
+  fake.fault({ kind: 'answer', match: /^\/v1\/watch/, status: 503, body: JSON.stringify({ error: { code: 'view_change', message: 'x' } }), headers: { 'retry-after': '0' } });
+  const changes = await take(client.watch('/p/', { fromVersion: w.version }), 1);
+  t.equal(changes[0]!.version, w.version);
+  t.equal(fake.requestsTo('GET', '/v1/watch').length, 2);
+
+  fake.fault({ kind: 'answer', match: /^\/v1\/watch/, status: 404, body: JSON.stringify({ error: { code: 'pool_not_found', message: 'no pool' } }) });
+  await t.rejects(take(client.watch('/nope/'), 1), { code: 'pool_not_found' });
+  t.equal(fake.requestsTo('GET', '/v1/watch').length, 3, 'not retried');
+  t.throws(() => client.watch('no-slash'), { code: 'bad_parameter' });
+});
+
+t.test('abort and break end the watch without an error and close its connection', async (t) => {
+  const { client, fake } = await withPool(t);
+  for (let i = 0; i < 5; i++) await client.put('/p/k', String(i));
+  const ac = new AbortController();
+  const seen: number[] = [];
+  for await (const c of client.watch('/p/', { fromVersion: 0, signal: ac.signal })) {
+    seen.push(c.version);
+    if (seen.length === 2) ac.abort();
+  }
+  t.equal(seen.length, 2, 'no change after the abort');
+
+  const it = client.watch('/p/', { fromVersion: 0 });
+  t.equal((await take(it, 3)).length, 3);
+  const live = (fake as unknown as { watchers: Set<unknown> }).watchers;
+  for (let i = 0; i < 400 && live.size > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  t.equal(live.size, 0, 'the server saw both streams close');
+});
