@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { build, type Histogram } from 'hdr-histogram-js';
 
 /**
@@ -74,4 +75,40 @@ export async function closedLoop(op: Operation, options: LoopOptions): Promise<L
   }
   result.elapsedMs = performance.now() - start;
   return result;
+}
+
+/** The numbers of one measured run. */
+export interface RunSample {
+  /** Entries per second. */
+  opsPerS: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  errors: number;
+  lastError?: string;
+  /** 1-minute load average at the end of the run. */
+  load1m: number;
+}
+
+export interface RunOptions {
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Elapsed ms since the warm-up started, about every 250 ms. */
+  onProgress?: (elapsedMs: number) => void;
+}
+
+/** A warm-up (not recorded) then a measured closed loop of the same operation. */
+export async function measureRun(op: Operation, o: RunOptions): Promise<RunSample> {
+  const progress = (offsetMs: number) => (o.onProgress ? { onProgress: (ms: number) => o.onProgress!(offsetMs + ms) } : {});
+  if (o.warmupMs > 0) await closedLoop(op, { concurrency: o.concurrency, durationMs: o.warmupMs, record: false, ...progress(0) });
+  const res = await closedLoop(op, { concurrency: o.concurrency, durationMs: o.durationMs, record: true, ...progress(o.warmupMs) });
+  const h = res.histogram!;
+  return {
+    opsPerS: res.entries / (res.elapsedMs / 1000),
+    p50Ms: h.totalCount > 0 ? h.getValueAtPercentile(50) / 1000 : null,
+    p99Ms: h.totalCount > 0 ? h.getValueAtPercentile(99) / 1000 : null,
+    errors: res.errors,
+    ...(res.lastError !== undefined ? { lastError: res.lastError } : {}),
+    load1m: loadavg()[0] ?? 0,
+  };
 }

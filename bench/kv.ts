@@ -7,31 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import cliProgress from 'cli-progress';
-import type { PeerKind } from '../scripts/peers/state.js';
-import { closedLoop, type Operation } from './closed-loop.js';
+import { measureRun, type Operation, type RunSample } from './closed-loop.js';
+import { operationFor, preload, type Cell } from './workload.js';
 import { formatSize, parseKvOptions, type KvOptions } from './kv-options.js';
-import { acquirePeers } from './peers-env.js';
+import { openTargets } from './open-targets.js';
 import { formatMachine, formatTables, machineInfo, type MachineInfo } from './report.js';
 import { mbPerSecond, median } from './stats.js';
 import type { BenchRow, KvTarget, Op } from './target.js';
-import { resolveTargets, type TargetEnv } from './targets/registry.js';
 
-/** Requests in flight while preloading keys. */
-const preloadConcurrency = 16;
-/** Entries per preload request for targets with putMany (further capped by the target's limits). */
-const preloadBatchEntriesMax = 100;
-/** Share of puts in the mixed workload. */
-export const mixedPutFraction = 0.1;
-
-/** One cell of the matrix; every target gets one row for it. */
-export interface Cell {
-  op: Op;
-  sizeBytes: number;
-  batch: number;
-  concurrency: number;
-}
 
 /** The matrix the options ask for, in run order. Only put rows are batched. */
 export function planCells(o: Pick<KvOptions, 'ops' | 'sizesBytes' | 'batches' | 'concurrencies'>): Cell[] {
@@ -59,16 +43,6 @@ export function unsupported(target: Pick<KvTarget, 'getPast' | 'putMany' | 'limi
   if (cell.batch > 1 && limits.batchEntriesMax !== undefined && cell.batch > limits.batchEntriesMax) return `n/a: batch > ${limits.batchEntriesMax} entries (target limit)`;
   if (limits.requestBytesMax !== undefined && cell.batch * cell.sizeBytes > limits.requestBytesMax) return `n/a: request > ${formatSize(limits.requestBytesMax)} (target limit)`;
   return null;
-}
-
-/** The numbers of one measured run. */
-export interface RunSample {
-  opsPerS: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  errors: number;
-  lastError?: string;
-  load1m: number;
 }
 
 /** A row from its runs: the median of each figure over the runs. */
@@ -113,96 +87,6 @@ export function guarantee(target: Pick<KvTarget, 'durability' | 'readConsistency
   }
 }
 
-const keyName = (prefix: string, i: number) => `${prefix}-k${i}`;
-const randomIndex = (n: number) => Math.floor(Math.random() * n);
-
-/** Distinct random indexes below n (n ≥ count). */
-function distinctIndexes(count: number, n: number): number[] {
-  const picked = new Set<number>();
-  while (picked.size < count) picked.add(randomIndex(n));
-  return [...picked];
-}
-
-/** Version round v of a preloaded value carries v in its first 4 bytes, so get-past can check it read the right one. */
-function tagged(base: Uint8Array, round: number): Uint8Array {
-  const value = Buffer.from(base);
-  if (value.length >= 4) value.writeUInt32LE(round, 0);
-  return value;
-}
-function tagOf(value: Uint8Array): number | null {
-  return value.length >= 4 ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32LE(0) : null;
-}
-
-/** Keys written `versions` times each (in rounds, so versions of a key are ordered); refs[key][round]. */
-export async function preload(target: KvTarget, prefix: string, keys: number, versions: number, base: Uint8Array): Promise<unknown[][]> {
-  const refs: unknown[][] = Array.from({ length: keys }, () => []);
-  const limits = target.limits ?? {};
-  const chunk = target.putMany
-    ? Math.max(1, Math.min(preloadBatchEntriesMax, limits.batchEntriesMax ?? Infinity, Math.floor((limits.requestBytesMax ?? Infinity) / base.length)))
-    : 1;
-  for (let round = 0; round < versions; round++) {
-    const value = tagged(base, round);
-    const starts = Array.from({ length: Math.ceil(keys / chunk) }, (_, i) => i * chunk);
-    let next = 0;
-    const worker = async () => {
-      while (next < starts.length) {
-        const from = starts[next++]!;
-        const indexes = Array.from({ length: Math.min(chunk, keys - from) }, (_, i) => from + i);
-        const ref = target.putMany && indexes.length > 1
-          ? await target.putMany(indexes.map((i) => ({ key: keyName(prefix, i), value })))
-          : await target.put(keyName(prefix, indexes[0]!), value);
-        for (const i of indexes) refs[i]![round] = ref;
-      }
-    };
-    await Promise.all(Array.from({ length: preloadConcurrency }, worker));
-  }
-  return refs;
-}
-
-/** The operation a cell runs against a target, over keys prefix-k0 .. prefix-k(keys-1). */
-export function operationFor(target: KvTarget, cell: Cell, prefix: string, keys: number, base: Uint8Array, refs: unknown[][] | null): Operation {
-  const expectLength = (v: Uint8Array | null, key: string) => {
-    if (v === null) throw new Error(`${key}: not found`);
-    if (v.length !== cell.sizeBytes) throw new Error(`${key}: read ${v.length} bytes, expected ${cell.sizeBytes}`);
-    return v;
-  };
-  const get = async () => {
-    const key = keyName(prefix, randomIndex(keys));
-    expectLength(await target.get(key), key);
-    return 1;
-  };
-  const put = async () => {
-    await target.put(keyName(prefix, randomIndex(keys)), base);
-    return 1;
-  };
-  switch (cell.op) {
-    case 'put':
-      if (cell.batch === 1) return put;
-      return async () => {
-        await target.putMany!(distinctIndexes(cell.batch, keys).map((i) => ({ key: keyName(prefix, i), value: base })));
-        return cell.batch;
-      };
-    case 'get':
-      return get;
-    case 'mixed':
-      return () => (Math.random() < mixedPutFraction ? put() : get());
-    case 'get-past': {
-      if (!refs || !target.getPast) throw new Error('get-past needs preloaded refs and getPast');
-      const getPast = target.getPast.bind(target);
-      return async () => {
-        const i = randomIndex(keys);
-        const keyRefs = refs[i]!;
-        const round = randomIndex(keyRefs.length);
-        const key = keyName(prefix, i);
-        const value = expectLength(await getPast(key, keyRefs[round]), key);
-        const tag = tagOf(value);
-        if (tag !== null && tag !== round) throw new Error(`${key}: read version ${tag} at the ref of version ${round}`);
-        return 1;
-      };
-    }
-  }
-}
-
 export interface KvRunIo {
   log: (line: string) => void;
   /** Progress bar stream (stderr); none when progress is off. */
@@ -218,28 +102,15 @@ export interface KvResult {
 /** Runs the matrix the options ask for and returns its rows (the printing is main's). */
 export async function runKv(o: KvOptions, io: KvRunIo): Promise<KvResult> {
   const machine = machineInfo();
-  const entries = resolveTargets(o.targets);
-  const kinds = [...new Set(entries.flatMap(([, e]) => (e.needs ? [e.needs] : [])))] as PeerKind[];
-  const peers = await acquirePeers(kinds, o.peersDir, io.log);
-  const onSignal = () => {
-    void peers.release().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const opened: KvTarget[] = [];
+  const { targets: opened, peersOrigin, close } = await openTargets({
+    names: o.targets, squallUrl: o.url, peersDir: o.peersDir, concurrency: Math.max(...o.concurrencies), log: io.log,
+  });
   let bar: cliProgress.SingleBar | null = null;
   try {
-    const env: TargetEnv = { squallUrl: o.url, peers: peers.state };
-    const concurrencyMax = Math.max(...o.concurrencies);
-    for (const [, entry] of entries) {
-      const target = entry.create(env);
-      await target.open({ concurrency: concurrencyMax });
-      opened.push(target);
-    }
     const cells = planCells(o);
     const runSeconds = o.warmupSeconds + o.seconds;
     const totalSeconds = cells.length * opened.length * o.runs * runSeconds;
-    io.log(`${cells.length} rows × ${opened.length} targets × ${o.runs} runs × ${runSeconds} s ≈ ${Math.ceil(totalSeconds / 60)} min (plus preloading); peers ${peers.origin}`);
+    io.log(`${cells.length} rows × ${opened.length} targets × ${o.runs} runs × ${runSeconds} s ≈ ${Math.ceil(totalSeconds / 60)} min (plus preloading); peers ${peersOrigin}`);
     if (io.progress) {
       bar = new cliProgress.SingleBar(
         { format: '{bar} {percentage}% | {value}/{total} s | eta {eta_formatted} | {row}', noTTYOutput: true, notTTYSchedule: 10_000, stream: io.progress, hideCursor: true },
@@ -280,18 +151,12 @@ export async function runKv(o: KvOptions, io: KvRunIo): Promise<KvResult> {
         for (const r of runnable) {
           const label = `${cell.op} ${formatSize(cell.sizeBytes)}${cell.batch > 1 ? ` ×${cell.batch}` : ''} c=${cell.concurrency} ${r.target.name} run ${run + 1}/${o.runs}`;
           const at = doneSeconds;
-          const progress = (offset: number) => (ms: number) => bar?.update(Math.floor(at + offset + ms / 1000), { row: label });
-          await closedLoop(r.op, { concurrency: cell.concurrency, durationMs: o.warmupSeconds * 1000, record: false, onProgress: progress(0) });
-          const res = await closedLoop(r.op, { concurrency: cell.concurrency, durationMs: o.seconds * 1000, record: true, onProgress: progress(o.warmupSeconds) });
-          const h = res.histogram!;
-          r.samples.push({
-            opsPerS: res.entries / (res.elapsedMs / 1000),
-            p50Ms: h.totalCount > 0 ? h.getValueAtPercentile(50) / 1000 : null,
-            p99Ms: h.totalCount > 0 ? h.getValueAtPercentile(99) / 1000 : null,
-            errors: res.errors,
-            ...(res.lastError !== undefined ? { lastError: res.lastError } : {}),
-            load1m: loadavg()[0] ?? 0,
-          });
+          r.samples.push(await measureRun(r.op, {
+            concurrency: cell.concurrency,
+            warmupMs: o.warmupSeconds * 1000,
+            durationMs: o.seconds * 1000,
+            onProgress: (ms) => bar?.update(Math.floor(at + ms / 1000), { row: label }),
+          }));
           doneSeconds += runSeconds;
           bar?.update(doneSeconds, { row: label });
         }
@@ -300,13 +165,10 @@ export async function runKv(o: KvOptions, io: KvRunIo): Promise<KvResult> {
       for (const target of opened) rows.push(cellRows.get(target)!);
     }
     bar?.update(totalSeconds, { row: 'done' });
-    return { rows, machine, peersOrigin: peers.origin };
+    return { rows, machine, peersOrigin };
   } finally {
     bar?.stop();
-    await Promise.allSettled(opened.map((t) => t.close()));
-    await peers.release();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    await close();
   }
 }
 

@@ -26,7 +26,7 @@ export function machineInfo(): MachineInfo {
 
 const fmtLoad = (l: readonly number[]) => l.map((x) => x.toFixed(2)).join(' ');
 
-export function formatMachine(m: MachineInfo, rows: readonly BenchRow[]): string {
+export function formatMachine(m: MachineInfo, rows: readonly Pick<BenchRow, 'load_1m'>[]): string {
   const during = rows.map((r) => r.load_1m).filter((l): l is number => l !== null);
   const duringText = during.length ? `median ${median(during)!.toFixed(2)}, max ${Math.max(...during).toFixed(2)} (1-min, sampled after each run)` : 'n/a';
   return [
