@@ -35,7 +35,7 @@ export function keysFor(cell: Pick<Cell, 'op' | 'sizeBytes'>, o: Pick<KvOptions,
 }
 
 /** Why a target cannot run a cell, or null when it can. */
-export function unsupported(target: Pick<KvTarget, 'getPast' | 'putMany' | 'limits'>, cell: Cell, keys: number): string | null {
+export function unsupported(target: KvTarget, cell: Cell, keys: number): string | null {
   if (cell.op === 'get-past' && !target.getPast) return 'n/a: no reads at a past version';
   if (cell.batch > 1 && !target.putMany) return 'n/a: no batch writes';
   if (cell.batch > keys) return `n/a: batch of ${cell.batch} > ${keys} keys`;
