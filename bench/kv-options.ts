@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultPeersDir } from '../scripts/peers/state.js';
 import { allOps, type Op } from './target.js';
-import { targetRegistry } from './targets/registry.js';
+import { defaultTargets, targetRegistry } from './targets/registry.js';
 
 /** Options of `npm run bench -- kv`. Every limit is named here with its default. */
 export interface KvOptions {
@@ -81,7 +81,7 @@ export function parseOp(text: string): Op {
 export function kvCommand(): Command {
   return new Command('kv')
     .description('key-value workloads against Squall and peer systems (etcd, Redis), side by side')
-    .option('--targets <list>', `targets in the order to run (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), Object.keys(targetRegistry))
+    .option('--targets <list>', `targets in the order to run (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), defaultTargets())
     .option('--baseline <name>', 'target the ratio columns compare against', 'squall')
     .option('--op <list>', `workloads: ${allOps.join(', ')}`, parseList(parseOp), [...allOps])
     .option('--size <list>', 'value sizes (100, 1KiB, 64KiB, 1MiB, ...)', parseList(parseSize), [100, 1024, 64 * 1024, 1024 * 1024])

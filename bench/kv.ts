@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { measureRun, type Operation, type RunSample } from './closed-loop.js';
-import { operationFor, preload, type Cell } from './workload.js';
+import { entryOverheadBytes, operationFor, preload, type Cell } from './workload.js';
 import { formatSize, parseKvOptions, type KvOptions } from './kv-options.js';
 import { openTargets } from './open-targets.js';
 import { formatMachine, formatTables, machineInfo, type MachineInfo } from './report.js';
@@ -41,7 +41,7 @@ export function unsupported(target: KvTarget, cell: Cell, keys: number): string 
   if (cell.batch > keys) return `n/a: batch of ${cell.batch} > ${keys} keys`;
   const limits = target.limits ?? {};
   if (cell.batch > 1 && limits.batchEntriesMax !== undefined && cell.batch > limits.batchEntriesMax) return `n/a: batch > ${limits.batchEntriesMax} entries (target limit)`;
-  if (limits.requestBytesMax !== undefined && cell.batch * cell.sizeBytes > limits.requestBytesMax) return `n/a: request > ${formatSize(limits.requestBytesMax)} (target limit)`;
+  if (limits.requestBytesMax !== undefined && cell.batch * (cell.sizeBytes + entryOverheadBytes) > limits.requestBytesMax) return `n/a: request > ${formatSize(limits.requestBytesMax)} (target limit)`;
   return null;
 }
 
@@ -141,7 +141,13 @@ export async function runKv(o: KvOptions, io: KvRunIo): Promise<KvResult> {
           refs = preloaded.get(cacheKey) ?? null;
           if (!refs) {
             bar?.update(doneSeconds, { row: `preloading ${target.name} ${keys} keys × ${cell.op === 'get-past' ? o.versions : 1} × ${formatSize(cell.sizeBytes)}` });
-            refs = await preload(target, prefix, keys, cell.op === 'get-past' ? o.versions : 1, base);
+            try {
+              refs = await preload(target, prefix, keys, cell.op === 'get-past' ? o.versions : 1, base);
+            } catch (err) {
+              cellRows.set(target, naRow(target, cell, keys, `failed: preload: ${err instanceof Error ? err.message : String(err)}`));
+              doneSeconds += o.runs * runSeconds;
+              continue;
+            }
             preloaded.set(cacheKey, refs);
           }
         }

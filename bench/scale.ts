@@ -20,7 +20,7 @@ import { openTargets } from './open-targets.js';
 import { fmtNumber, formatMachine, machineInfo, table } from './report.js';
 import { median } from './stats.js';
 import type { KvTarget } from './target.js';
-import { targetRegistry } from './targets/registry.js';
+import { defaultTargets, targetRegistry } from './targets/registry.js';
 import { keyName, operationFor, preload, randomIndex, tagOf, tagged } from './workload.js';
 
 export const curveNames = ['history', 'keys', 'size'] as const;
@@ -64,7 +64,7 @@ const scaleColumns = ['curve', 'target', 'x', 'p50_ms', 'p99_ms', 'ops_per_s', '
 export function scaleCommand(): Command {
   return new Command('scale')
     .description('scaling curves (CSV + SVG/PNG charts): past reads vs history depth and key count, puts vs value size')
-    .option('--targets <list>', `targets (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), Object.keys(targetRegistry))
+    .option('--targets <list>', `targets (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), defaultTargets())
     .option('--curves <list>', `curves: ${curveNames.join(', ')}`, parseList(parseCurve), [...curveNames])
     .option('--versions <list>', 'history curve points: versions of one key', parseList(parsePositiveInt), [10, 100, 1000, 10_000])
     .option('--key-counts <list>', 'keys curve points: number of keys', parseList(parsePositiveInt), [1000, 10_000, 100_000])

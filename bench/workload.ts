@@ -11,6 +11,8 @@ import type { KvTarget, Op } from './target.js';
 const preloadConcurrency = 16;
 /** Entries per preload request for targets with putMany (further capped by the target's limits). */
 const preloadBatchEntriesMax = 100;
+/** Allowance per entry, beyond its value, for key and framing when fitting entries into a request limit. */
+export const entryOverheadBytes = 1024;
 /** Share of puts in the mixed workload. */
 export const mixedPutFraction = 0.1;
 
@@ -50,7 +52,7 @@ export async function preload(target: KvTarget, prefix: string, keys: number, ve
   const refs: unknown[][] = Array.from({ length: keys - firstKey }, () => []);
   const limits = target.limits ?? {};
   const chunk = target.putMany
-    ? Math.max(1, Math.min(preloadBatchEntriesMax, limits.batchEntriesMax ?? Infinity, Math.floor((limits.requestBytesMax ?? Infinity) / base.length)))
+    ? Math.max(1, Math.min(preloadBatchEntriesMax, limits.batchEntriesMax ?? Infinity, Math.floor((limits.requestBytesMax ?? Infinity) / (base.length + entryOverheadBytes))))
     : 1;
   for (let round = 0; round < versions; round++) {
     const value = tagged(base, round);

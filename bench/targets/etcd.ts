@@ -32,9 +32,9 @@ interface RangeResponse {
 const b64 = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64');
 
 export class EtcdTarget implements KvTarget<number> {
-  readonly name = 'etcd';
+  readonly name = 'etcd-json';
   readonly durability: string;
-  readonly readConsistency = { get: 'linearizable read', getPast: 'serializable read at a revision' };
+  readonly readConsistency = etcdReadConsistency;
   readonly limits: TargetLimits;
   private pools: Pool[] = [];
   private next = 0;
@@ -42,8 +42,7 @@ export class EtcdTarget implements KvTarget<number> {
 
   constructor(private readonly options: EtcdTargetOptions) {
     if (options.endpoints.length === 0) throw new Error('etcd target needs at least one endpoint');
-    const majority = Math.floor(options.members / 2) + 1;
-    this.durability = `fsync (WAL) on a majority (${majority}/${options.members})`;
+    this.durability = etcdDurability(options.members);
     // base64 in JSON: the gateway turns the body into one gRPC request of about 3/4 its size
     this.limits = { requestBytesMax: options.requestBytesMax, batchEntriesMax: options.txnOpsMax };
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -96,7 +95,14 @@ export class EtcdTarget implements KvTarget<number> {
   }
 }
 
-function revisionOf(header: ResponseHeader | undefined): number {
+/** An acknowledged etcd write is committed in Raft: in the WAL, fsynced, on a majority. */
+export function etcdDurability(members: number): string {
+  return `fsync (WAL) on a majority (${Math.floor(members / 2) + 1}/${members})`;
+}
+
+export const etcdReadConsistency = { get: 'linearizable read', getPast: 'serializable read at a revision' };
+
+export function revisionOf(header: { revision?: string | null } | null | undefined): number {
   const revision = Number(header?.revision);
   if (!Number.isSafeInteger(revision) || revision <= 0) throw new Error(`etcd answered without a revision: ${JSON.stringify(header)}`);
   return revision;

@@ -1,6 +1,7 @@
 import type { PeerKind, PeersState } from '../../scripts/peers/state.js';
 import type { KvTarget } from '../target.js';
-import { EtcdTarget } from './etcd.js';
+import { EtcdTarget, type EtcdTargetOptions } from './etcd.js';
+import { EtcdGrpcTarget } from './etcd-grpc.js';
 import { RedisTarget } from './redis.js';
 
 /**
@@ -21,18 +22,21 @@ export interface TargetEnv {
 export interface TargetEntry {
   /** The peer system this target talks to, if any. */
   needs?: PeerKind;
+  /** Not in the default --targets list (another client path to a system already in it). */
+  optional?: boolean;
   create(env: TargetEnv): KvTarget;
 }
 
+function etcdOptions({ peers }: TargetEnv): EtcdTargetOptions {
+  const etcd = peers.etcd;
+  if (!etcd) throw new Error('etcd target: no etcd cluster running');
+  return { endpoints: etcd.endpoints, members: etcd.members.length, requestBytesMax: etcd.requestBytesMax, txnOpsMax: etcd.txnOpsMax };
+}
+
+/** Registration order is the default --targets order. 'etcd-json' (the JSON gateway) is not in the default run. */
 export const targetRegistry: Record<string, TargetEntry> = {
-  etcd: {
-    needs: 'etcd',
-    create: ({ peers }) => {
-      const etcd = peers.etcd;
-      if (!etcd) throw new Error('etcd target: no etcd cluster running');
-      return new EtcdTarget({ endpoints: etcd.endpoints, members: etcd.members.length, requestBytesMax: etcd.requestBytesMax, txnOpsMax: etcd.txnOpsMax });
-    },
-  },
+  etcd: { needs: 'etcd', create: (env) => new EtcdGrpcTarget(etcdOptions(env)) },
+  'etcd-json': { needs: 'etcd', optional: true, create: (env) => new EtcdTarget(etcdOptions(env)) },
   redis: {
     needs: 'redis',
     create: ({ peers }) => {
@@ -42,6 +46,11 @@ export const targetRegistry: Record<string, TargetEntry> = {
     },
   },
 };
+
+/** The targets a run uses when --targets is not given. */
+export function defaultTargets(): string[] {
+  return Object.entries(targetRegistry).filter(([, e]) => !e.optional).map(([name]) => name);
+}
 
 /** Looks names up, in order; unknown names are a clear error listing what exists. */
 export function resolveTargets(names: readonly string[]): [string, TargetEntry][] {

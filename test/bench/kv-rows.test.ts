@@ -27,10 +27,12 @@ t.test('rows a target cannot run say why', async (t) => {
   t.equal(unsupported(plain, cell, 10), null);
   t.match(unsupported(plain, { ...cell, op: 'get-past' }, 10), /no reads at a past version/);
   t.match(unsupported(plain, { ...cell, batch: 10 }, 10), /no batch writes/);
-  const limited = new MemoryTarget('m', { requestBytesMax: 64 * 1024, batchEntriesMax: 50 });
+  const limited = new MemoryTarget('m', { requestBytesMax: 1024 * 1024, batchEntriesMax: 50 });
   t.equal(unsupported(limited, { ...cell, batch: 50 }, 100), null);
   t.match(unsupported(limited, { ...cell, batch: 51 }, 100), /batch > 50 entries/);
-  t.match(unsupported(limited, { ...cell, sizeBytes: 65 * 1024 }, 100), /request > 64 KiB/);
+  t.equal(unsupported(limited, { ...cell, sizeBytes: 1023 * 1024 }, 100), null);
+  t.match(unsupported(limited, { ...cell, sizeBytes: 1024 * 1024 }, 100), /request > 1 MiB/, 'a value of the whole limit leaves no room for key and framing');
+  t.match(unsupported(limited, { ...cell, sizeBytes: 20 * 1024, batch: 50 }, 100), /request > 1 MiB/);
   t.match(unsupported(limited, { ...cell, batch: 20 }, 10), /batch of 20 > 10 keys/);
 });
 
