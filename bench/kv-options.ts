@@ -26,6 +26,8 @@ export interface KvOptions {
   preloadBytesMax: number;
   /** A running Squall node. */
   url: string;
+  /** Copies of the data each system keeps: etcd members, Redis primary + replicas (and Squall replicas). */
+  clusterSize: number;
   /** Where `npm run peers -- start` recorded running peers; the bench starts its own when none run there. */
   peersDir: string;
   json?: string;
@@ -78,25 +80,38 @@ export function parseOp(text: string): Op {
   return text as Op;
 }
 
-export function kvCommand(): Command {
-  return new Command('kv')
-    .description('key-value workloads against Squall and peer systems (etcd, Redis), side by side')
+/** The options every suite that drives targets shares: which targets, where Squall and the peers are. */
+export function addTargetOptions(command: Command): Command {
+  return command
     .option('--targets <list>', `targets in the order to run (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), defaultTargets())
+    .option('--url <url>', 'a running Squall node', 'http://127.0.0.1:8080')
+    .option('--cluster <n>', 'copies of the data per system: etcd members, Redis primary + replicas', parsePositiveInt, 3)
+    .option('--peers-dir <dir>', "peers started by 'npm run peers -- start' (else the bench starts its own)", defaultPeersDir);
+}
+
+/** How long and how often each measurement runs. */
+export function addRunOptions(command: Command, defaults: { seconds: number; warmupSeconds: number; runs: number }): Command {
+  return command
+    .option('--seconds <s>', 'measured seconds per run', parsePositiveNumber, defaults.seconds)
+    .option('--warmup <s>', 'unmeasured seconds before each run', parsePositiveNumber, defaults.warmupSeconds)
+    .option('--runs <n>', 'runs per measurement (medians are reported)', parsePositiveInt, defaults.runs);
+}
+
+export function kvCommand(): Command {
+  const command = new Command('kv').description('key-value workloads against Squall and peer systems (etcd, Redis), side by side');
+  addTargetOptions(command)
     .option('--baseline <name>', 'target the ratio columns compare against', 'squall')
     .option('--op <list>', `workloads: ${allOps.join(', ')}`, parseList(parseOp), [...allOps])
     .option('--size <list>', 'value sizes (100, 1KiB, 64KiB, 1MiB, ...)', parseList(parseSize), [100, 1024, 64 * 1024, 1024 * 1024])
     .option('--concurrency <list>', 'operations in flight (closed-loop workers)', parseList(parsePositiveInt), [1, 16, 64])
-    .option('--batch <list>', 'puts per request for put rows (1 = single requests)', parseList(parsePositiveInt), [1])
-    .option('--seconds <s>', 'measured seconds per run', parsePositiveNumber, 5)
-    .option('--warmup <s>', 'unmeasured seconds before each run', parsePositiveNumber, 1)
-    .option('--runs <n>', 'runs per row (medians are reported)', parsePositiveInt, 3)
+    .option('--batch <list>', 'puts per request for put rows (1 = single requests)', parseList(parsePositiveInt), [1]);
+  addRunOptions(command, { seconds: 5, warmupSeconds: 1, runs: 3 })
     .option('--keys <n>', 'keys each row spreads its operations over', parsePositiveInt, 1000)
     .option('--versions <n>', 'versions per key written before get-past rows', parsePositiveInt, 10)
     .option('--preload-mib <n>', 'cap on MiB written to preload one row (fewer keys when over)', parsePositiveInt, 256)
-    .option('--url <url>', 'a running Squall node', 'http://127.0.0.1:8080')
-    .option('--peers-dir <dir>', "peers started by 'npm run peers -- start' (else the bench starts its own)", defaultPeersDir)
     .option('--json <file>', 'write the rows as a JSON array')
     .addOption(new Option('--no-progress', 'no progress bar'));
+  return command;
 }
 
 /** Parses argv (without the suite name) into options; throws a CommanderError on bad input when exitOverride is set. */
@@ -105,7 +120,7 @@ export function parseKvOptions(argv: readonly string[], command = kvCommand()): 
   const o = command.opts<{
     targets: string[]; baseline: string; op: Op[]; size: number[]; concurrency: number[]; batch: number[];
     seconds: number; warmup: number; runs: number; keys: number; versions: number; preloadMib: number;
-    url: string; peersDir: string; json?: string; progress: boolean;
+    url: string; cluster: number; peersDir: string; json?: string; progress: boolean;
   }>();
   return {
     targets: o.targets,
@@ -121,6 +136,7 @@ export function parseKvOptions(argv: readonly string[], command = kvCommand()): 
     versions: o.versions,
     preloadBytesMax: o.preloadMib * 1024 * 1024,
     url: o.url,
+    clusterSize: o.cluster,
     peersDir: o.peersDir,
     ...(o.json !== undefined ? { json: o.json } : {}),
     progress: o.progress,

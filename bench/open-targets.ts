@@ -17,6 +17,8 @@ export interface OpenTargetsOptions {
   peersDir: string;
   /** Most operations in flight at once (connection pool sizes). */
   concurrency: number;
+  /** Copies of the data each system keeps (Squall replicas, etcd members, Redis primary + replicas). */
+  clusterSize: number;
   log: (line: string) => void;
 }
 
@@ -27,7 +29,7 @@ export interface OpenTargetsOptions {
 export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets> {
   const entries = resolveTargets(o.names);
   const kinds = [...new Set(entries.flatMap(([, e]) => (e.needs ? [e.needs] : [])))] as PeerKind[];
-  const peers = await acquirePeers(kinds, o.peersDir, o.log);
+  const peers = await acquirePeers(kinds, o.peersDir, o.log, o.clusterSize);
   const targets: KvTarget[] = [];
   let closed = false;
   const close = async () => {
@@ -44,7 +46,7 @@ export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets>
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const env: TargetEnv = { squallUrl: o.squallUrl, peers: peers.state };
+    const env: TargetEnv = { squallUrl: o.squallUrl, clusterSize: o.clusterSize, peers: peers.state };
     for (const [, entry] of entries) {
       const target = entry.create(env);
       await target.open({ concurrency: o.concurrency });

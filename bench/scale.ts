@@ -11,16 +11,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
-import { defaultPeersDir } from '../scripts/peers/state.js';
 import { latencyCurveSpec, renderSvg, svgToPng, type CurvePoint } from './chart.js';
 import { measureRun, type Operation, type RunSample } from './closed-loop.js';
 import { toCsv } from './csv.js';
-import { formatSize, parseList, parsePositiveInt, parsePositiveNumber, parseSize } from './kv-options.js';
+import { addRunOptions, addTargetOptions, formatSize, parseList, parsePositiveInt, parseSize } from './kv-options.js';
 import { openTargets } from './open-targets.js';
 import { fmtNumber, formatMachine, machineInfo, table } from './report.js';
 import { median } from './stats.js';
 import type { KvTarget } from './target.js';
-import { defaultTargets, targetRegistry } from './targets/registry.js';
 import { keyName, operationFor, preload, randomIndex, tagOf, tagged } from './workload.js';
 
 export const curveNames = ['history', 'keys', 'size'] as const;
@@ -48,6 +46,7 @@ export interface ScaleOptions {
   /** Output path prefix. */
   out: string;
   url: string;
+  clusterSize: number;
   peersDir: string;
 }
 
@@ -62,23 +61,19 @@ export interface ScalePoint extends CurvePoint {
 const scaleColumns = ['curve', 'target', 'x', 'p50_ms', 'p99_ms', 'ops_per_s', 'runs', 'errors', 'load_1m'] as const;
 
 export function scaleCommand(): Command {
-  return new Command('scale')
-    .description('scaling curves (CSV + SVG/PNG charts): past reads vs history depth and key count, puts vs value size')
-    .option('--targets <list>', `targets (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), defaultTargets())
+  const command = new Command('scale').description('scaling curves (CSV + SVG/PNG charts): past reads vs history depth and key count, puts vs value size');
+  addTargetOptions(command)
     .option('--curves <list>', `curves: ${curveNames.join(', ')}`, parseList(parseCurve), [...curveNames])
     .option('--versions <list>', 'history curve points: versions of one key', parseList(parsePositiveInt), [10, 100, 1000, 10_000])
     .option('--key-counts <list>', 'keys curve points: number of keys', parseList(parsePositiveInt), [1000, 10_000, 100_000])
     .option('--size <list>', 'size curve points: value sizes', parseList(parseSize), [100, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576])
     .option('--value-size <size>', 'value size for the history and keys curves', parseSize, 1024)
     .option('--concurrency <n>', 'operations in flight while measuring', parsePositiveInt, 1)
-    .option('--write-concurrency <n>', 'puts in flight while growing a history', parsePositiveInt, 16)
-    .option('--seconds <s>', 'measured seconds per run', parsePositiveNumber, 2)
-    .option('--warmup <s>', 'unmeasured seconds before each run', parsePositiveNumber, 0.5)
-    .option('--runs <n>', 'runs per point (medians are plotted)', parsePositiveInt, 3)
+    .option('--write-concurrency <n>', 'puts in flight while growing a history', parsePositiveInt, 16);
+  addRunOptions(command, { seconds: 2, warmupSeconds: 0.5, runs: 3 })
     .option('--keys <n>', 'keys the size curve spreads its puts over', parsePositiveInt, 1000)
-    .option('--out <prefix>', 'output path prefix', 'bench/out/scale')
-    .option('--url <url>', 'a running Squall node', 'http://127.0.0.1:8080')
-    .option('--peers-dir <dir>', "peers started by 'npm run peers -- start' (else the bench starts its own)", defaultPeersDir);
+    .option('--out <prefix>', 'output path prefix', 'bench/out/scale');
+  return command;
 }
 
 function parseCurve(text: string): CurveName {
@@ -90,13 +85,13 @@ export function parseScaleOptions(argv: readonly string[], command = scaleComman
   command.parse([...argv], { from: 'user' });
   const o = command.opts<{
     targets: string[]; curves: CurveName[]; versions: number[]; keyCounts: number[]; size: number[]; valueSize: number;
-    concurrency: number; writeConcurrency: number; seconds: number; warmup: number; runs: number; keys: number; out: string; url: string; peersDir: string;
+    concurrency: number; writeConcurrency: number; seconds: number; warmup: number; runs: number; keys: number; out: string; url: string; cluster: number; peersDir: string;
   }>();
   const ascending = (xs: number[]) => [...xs].sort((a, b) => a - b);
   return {
     targets: o.targets, curves: o.curves, versions: ascending(o.versions), keyCounts: ascending(o.keyCounts), sizesBytes: ascending(o.size),
     valueBytes: o.valueSize, concurrency: o.concurrency, writeConcurrency: o.writeConcurrency, seconds: o.seconds, warmupSeconds: o.warmup,
-    runs: o.runs, keys: o.keys, out: o.out, url: o.url, peersDir: o.peersDir,
+    runs: o.runs, keys: o.keys, out: o.out, url: o.url, clusterSize: o.cluster, peersDir: o.peersDir,
   };
 }
 
@@ -194,7 +189,7 @@ const curves: Record<CurveName, { run: typeof historyCurve; title: string; xTitl
 };
 
 export async function runScale(o: ScaleOptions, log: (l: string) => void): Promise<ScalePoint[]> {
-  const opened = await openTargets({ names: o.targets, squallUrl: o.url, peersDir: o.peersDir, concurrency: Math.max(o.concurrency, o.writeConcurrency, 16), log });
+  const opened = await openTargets({ names: o.targets, squallUrl: o.url, peersDir: o.peersDir, concurrency: Math.max(o.concurrency, o.writeConcurrency, 16), clusterSize: o.clusterSize, log });
   try {
     const points: ScalePoint[] = [];
     for (const curve of o.curves) for (const target of opened.targets) points.push(...(await curves[curve].run(o, target, log)));

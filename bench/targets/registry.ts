@@ -15,6 +15,8 @@ import { RedisTarget } from './redis.js';
 export interface TargetEnv {
   /** A running Squall node (--url). */
   squallUrl: string;
+  /** Copies of the data each system keeps (--cluster): Squall replicas per shard, etcd members, Redis primary + replicas. */
+  clusterSize: number;
   /** The peer systems found running or started for this run (only those the selected targets need). */
   peers: PeersState;
 }

@@ -38,10 +38,12 @@ t.test('defaults are the full matrix of the issue', async (t) => {
   t.equal(o.progress, true);
   t.equal(o.json, undefined);
   t.equal(o.preloadBytesMax, 256 * 1024 * 1024);
+  t.equal(o.clusterSize, 3);
+  t.same(o.targets, ['etcd', 'redis'], 'registered targets except optional ones (etcd-json)');
 });
 
 t.test('narrowing options', async (t) => {
-  const o = parse(['--targets', 'redis,etcd', '--op', 'get-past,put', '--size', '1KiB,100,1KiB', '--concurrency', '64,1', '--batch', '1,100', '--seconds', '0.5', '--runs', '5', '--json', 'out.json', '--no-progress', '--url', 'http://127.0.0.1:9000']);
+  const o = parse(['--targets', 'redis,etcd', '--op', 'get-past,put', '--size', '1KiB,100,1KiB', '--concurrency', '64,1', '--batch', '1,100', '--seconds', '0.5', '--runs', '5', '--json', 'out.json', '--no-progress', '--url', 'http://127.0.0.1:9000', '--cluster', '5']);
   t.same(o.targets, ['redis', 'etcd'], 'order kept');
   t.same(o.ops, ['get-past', 'put']);
   t.same(o.sizesBytes, [1024, 100], 'duplicates dropped');
@@ -52,6 +54,7 @@ t.test('narrowing options', async (t) => {
   t.equal(o.json, 'out.json');
   t.equal(o.progress, false);
   t.equal(o.url, 'http://127.0.0.1:9000');
+  t.equal(o.clusterSize, 5);
 });
 
 t.test('bad values are refused with a commander error', async (t) => {

@@ -64,8 +64,8 @@ t.test('peers recorded in a state file are found and reused; stop removes data a
   const state = await startPeers({ baseDir: dir, kinds: ['redis'], redis: { replicas: 1 }, persist: true });
   t.teardown(() => stopPeers(state));
   t.same(readState(dir)?.redis?.primary.pid, state.redis!.primary.pid);
-  const env = await acquirePeers(['redis'], dir, () => {});
-  t.match(env.origin, /running, from/);
+  const env = await acquirePeers(['redis'], dir, () => {}, 2);
+  t.match(env.origin, /running, from/, 'a primary and 1 replica are 2 copies');
   t.equal(env.state.redis?.primary.port, state.redis!.primary.port);
   await env.release();
   t.ok(isOurs(state.redis!.primary), 'releasing found peers leaves them running');
