@@ -75,6 +75,11 @@ export function parseList<T>(parse: (item: string) => T): (text: string) => T[] 
   };
 }
 
+export function parseTarget(text: string): string {
+  if (!(text in targetRegistry)) throw new InvalidArgumentError(`'${text}' is not a registered target (${Object.keys(targetRegistry).join(', ')}; add new ones in bench/targets/registry.ts)`);
+  return text;
+}
+
 export function parseOp(text: string): Op {
   if (!(allOps as readonly string[]).includes(text)) throw new InvalidArgumentError(`'${text}' is not a workload (${allOps.join(', ')})`);
   return text as Op;
@@ -83,7 +88,7 @@ export function parseOp(text: string): Op {
 /** The options every suite that drives targets shares: which targets, where Squall and the peers are. */
 export function addTargetOptions(command: Command): Command {
   return command
-    .option('--targets <list>', `targets in the order to run (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(String), defaultTargets())
+    .option('--targets <list>', `targets in the order to run (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(parseTarget), defaultTargets())
     .option('--url <url>', 'a running Squall node', 'http://127.0.0.1:8080')
     .option('--cluster <n>', 'copies of the data per system: etcd members, Redis primary + replicas', parsePositiveInt, 3)
     .option('--peers-dir <dir>', "peers started by 'npm run peers -- start' (else the bench starts its own)", defaultPeersDir);

@@ -58,7 +58,7 @@ t.test('narrowing options', async (t) => {
 });
 
 t.test('bad values are refused with a commander error', async (t) => {
-  for (const argv of [['--op', 'scan'], ['--size', '1XB'], ['--concurrency', '0'], ['--runs', '1.5'], ['--seconds', '-1'], ['--batch', ''], ['--frobnicate']]) {
+  for (const argv of [['--targets', 'etcd,nosuch'], ['--op', 'scan'], ['--size', '1XB'], ['--concurrency', '0'], ['--runs', '1.5'], ['--seconds', '-1'], ['--batch', ''], ['--frobnicate']]) {
     t.throws(() => parse(argv), CommanderError, argv.join(' '));
   }
 });
