@@ -1,20 +1,13 @@
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { isOurs } from '../../scripts/peers/process.js';
 import { readState, stopPeers } from '../../scripts/peers/state.js';
 import type { BenchRow } from '../../bench/target.js';
 import { requirePeers } from './peers-available.js';
+import { runScript as node } from './run-script.js';
 
-const run = promisify(execFile);
-const root = new URL('../..', import.meta.url).pathname;
-/** Runs a repo script as `node --import tsx <script> args`, as the npm scripts do. */
-const node = (script: string, args: string[], timeoutMs: number) =>
-  run(process.execPath, ['--import', 'tsx', join(root, script), ...args], { cwd: root, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-
-t.test('peers CLI start, bench kv and scale against etcd and redis, peers CLI stop', async (t) => {
+t.test('peers CLI start, bench kv against etcd and redis, peers CLI stop', async (t) => {
   if (!requirePeers(t)) return;
   const dir = t.testdir();
   t.teardown(async () => {
@@ -55,21 +48,6 @@ t.test('peers CLI start, bench kv and scale against etcd and redis, peers CLI st
   }
   t.match(rows.find((r) => r.target === 'etcd' && r.op === 'put')!.durability, /majority \(2\/3\)/);
   t.match(rows.find((r) => r.target === 'redis' && r.op === 'put')!.durability, /WAIT 2/);
-
-  const out = join(dir, 'scale');
-  const scale = await node('bench/main.ts', [
-    'scale', '--targets', 'etcd', '--versions', '5,20', '--key-counts', '10,40', '--size', '100,1KiB',
-    '--seconds', '0.3', '--warmup', '0.1', '--runs', '1', '--out', out, '--peers-dir', dir,
-  ], 90_000);
-  t.match(scale.stdout, /wrote /);
-  const csv = readFileSync(`${out}.csv`, 'utf8').trim().split('\n');
-  t.equal(csv[0], 'curve,target,x,p50_ms,p99_ms,ops_per_s,runs,errors,load_1m');
-  t.same(csv.slice(1).map((l) => l.split(',').slice(0, 3).join(',')), ['history,etcd,5', 'history,etcd,20', 'keys,etcd,10', 'keys,etcd,40', 'size,etcd,100', 'size,etcd,1024']);
-  t.ok(csv.slice(1).every((l) => l.split(',')[7] === '0'), 'no errors at any point');
-  for (const curve of ['history', 'keys', 'size']) {
-    t.match(readFileSync(`${out}-${curve}.svg`, 'utf8'), /^<svg/);
-    t.ok(readFileSync(`${out}-${curve}.png`).subarray(1, 4).toString() === 'PNG', `${curve} PNG`);
-  }
 
   t.ok([...state.etcd!.members, state.redis!.primary, ...state.redis!.replicas].every(isOurs), 'the bench left the peers it found running');
   await node('scripts/peers/main.ts', ['stop', '--dir', dir], 60_000);
