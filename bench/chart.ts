@@ -1,0 +1,63 @@
+import { Resvg } from '@resvg/resvg-js';
+import { parse, View } from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/**
+ * Charts for people to look at: a Vega-Lite spec compiled to Vega, rendered headless to SVG by Vega's own
+ * SVG renderer, and the SVG rasterised to PNG by resvg (fonts from the system, DejaVu Sans on Debian).
+ */
+
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export function svgToPng(svg: string, widthPx = 1200): Buffer {
+  const resvg = new Resvg(svg, {
+    fitTo: { mode: 'width', value: widthPx },
+    background: 'white',
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+  });
+  return resvg.render().asPng();
+}
+
+/** One point of a curve: x (versions, keys, bytes, replicas) against a latency or throughput. */
+export interface CurvePoint {
+  target: string;
+  x: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  ops_per_s: number | null;
+}
+
+/**
+ * A line chart of p50 and p99 latency (solid and dashed lines, one legend entry each) against x (log scale by default), one colour per
+ * target; the title says what grows and what is measured.
+ */
+export function latencyCurveSpec(title: string, xTitle: string, points: readonly CurvePoint[], scales: { xLog?: boolean; yLog?: boolean } = {}): TopLevelSpec {
+  const { xLog = true, yLog = false } = scales;
+  const values = points.flatMap((p) => [
+    ...(p.p50_ms === null ? [] : [{ series: `${p.target} p50`, target: p.target, x: p.x, percentile: 'p50', ms: p.p50_ms }]),
+    ...(p.p99_ms === null ? [] : [{ series: `${p.target} p99`, target: p.target, x: p.x, percentile: 'p99', ms: p.p99_ms }]),
+  ]);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 640,
+    height: 360,
+    background: 'white',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false } },
+      y: { field: 'ms', type: 'quantitative', title: `latency (ms${yLog ? ', log scale' : ''})`, ...(yLog ? { scale: { type: 'log' } } : {}) },
+      // one legend entry per line ("etcd p99"); the dash tells the percentile apart in the plot itself
+      color: { field: 'series', type: 'nominal', title: null },
+      strokeDash: { field: 'percentile', type: 'nominal', legend: null },
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import type { Operation } from './closed-loop.js';
+import type { KvTarget, Op } from './target.js';
+
+/**
+ * The operations the benches run against a target: keys named prefix-kN spread uniformly at random,
+ * values of one size, preloading of keys and versions, and reads checked for the right size and (for
+ * reads at a past ref) the right version.
+ */
+
+/** Requests in flight while preloading keys. */
+const preloadConcurrency = 16;
+/** Entries per preload request for targets with putMany (further capped by the target's limits). */
+const preloadBatchEntriesMax = 100;
+/** Allowance per entry, beyond its value, for key and framing when fitting entries into a request limit. */
+export const entryOverheadBytes = 1024;
+/** Share of puts in the mixed workload. */
+export const mixedPutFraction = 0.1;
+
+/** One cell of the matrix; every target gets one row for it. */
+export interface Cell {
+  op: Op;
+  sizeBytes: number;
+  batch: number;
+  concurrency: number;
+}
+
+export const keyName = (prefix: string, i: number) => `${prefix}-k${i}`;
+export const randomIndex = (n: number) => Math.floor(Math.random() * n);
+
+/** Distinct random indexes below n (n ≥ count). */
+function distinctIndexes(count: number, n: number): number[] {
+  const picked = new Set<number>();
+  while (picked.size < count) picked.add(randomIndex(n));
+  return [...picked];
+}
+
+/** Version round v of a preloaded value carries v in its first 4 bytes, so get-past can check it read the right one. */
+export function tagged(base: Uint8Array, round: number): Uint8Array {
+  const value = Buffer.from(base);
+  if (value.length >= 4) value.writeUInt32LE(round, 0);
+  return value;
+}
+export function tagOf(value: Uint8Array): number | null {
+  return value.length >= 4 ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32LE(0) : null;
+}
+
+/**
+ * Keys firstKey .. keys-1 written `versions` times each, in rounds so a key's versions are in order; value
+ * round v is tagged v. Returns refs[key - firstKey][round].
+ */
+export async function preload(target: KvTarget, prefix: string, keys: number, versions: number, base: Uint8Array, firstKey = 0): Promise<unknown[][]> {
+  const refs: unknown[][] = Array.from({ length: keys - firstKey }, () => []);
+  const limits = target.limits ?? {};
+  const chunk = target.putMany
+    ? Math.max(1, Math.min(preloadBatchEntriesMax, limits.batchEntriesMax ?? Infinity, Math.floor((limits.requestBytesMax ?? Infinity) / (base.length + entryOverheadBytes))))
+    : 1;
+  for (let round = 0; round < versions; round++) {
+    const value = tagged(base, round);
+    const starts = Array.from({ length: Math.ceil((keys - firstKey) / chunk) }, (_, i) => firstKey + i * chunk);
+    let next = 0;
+    const worker = async () => {
+      while (next < starts.length) {
+        const from = starts[next++]!;
+        const indexes = Array.from({ length: Math.min(chunk, keys - from) }, (_, i) => from + i);
+        const ref = target.putMany && indexes.length > 1
+          ? await target.putMany(indexes.map((i) => ({ key: keyName(prefix, i), value })))
+          : await target.put(keyName(prefix, indexes[0]!), value);
+        for (const i of indexes) refs[i - firstKey]![round] = ref;
+      }
+    };
+    await Promise.all(Array.from({ length: preloadConcurrency }, worker));
+  }
+  return refs;
+}
+
+/** The operation a cell runs against a target, over keys prefix-k0 .. prefix-k(keys-1). */
+export function operationFor(target: KvTarget, cell: Cell, prefix: string, keys: number, base: Uint8Array, refs: unknown[][] | null): Operation {
+  const expectLength = (v: Uint8Array | null, key: string) => {
+    if (v === null) throw new Error(`${key}: not found`);
+    if (v.length !== cell.sizeBytes) throw new Error(`${key}: read ${v.length} bytes, expected ${cell.sizeBytes}`);
+    return v;
+  };
+  const get = async () => {
+    const key = keyName(prefix, randomIndex(keys));
+    expectLength(await target.get(key), key);
+    return 1;
+  };
+  const put = async () => {
+    await target.put(keyName(prefix, randomIndex(keys)), base);
+    return 1;
+  };
+  switch (cell.op) {
+    case 'put':
+      if (cell.batch === 1) return put;
+      return async () => {
+        await target.putMany!(distinctIndexes(cell.batch, keys).map((i) => ({ key: keyName(prefix, i), value: base })));
+        return cell.batch;
+      };
+    case 'get':
+      return get;
+    case 'mixed':
+      return () => (Math.random() < mixedPutFraction ? put() : get());
+    case 'get-past': {
+      if (!refs || !target.getPast) throw new Error('get-past needs preloaded refs and getPast');
+      const getPast = target.getPast.bind(target);
+      return async () => {
+        const i = randomIndex(keys);
+        const keyRefs = refs[i]!;
+        const round = randomIndex(keyRefs.length);
+        const key = keyName(prefix, i);
+        const value = expectLength(await getPast(key, keyRefs[round]), key);
+        const tag = tagOf(value);
+        if (tag !== null && tag !== round) throw new Error(`${key}: read version ${tag} at the ref of version ${round}`);
+        return 1;
+      };
+    }
+  }
+}
+

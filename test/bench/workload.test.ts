@@ -1,0 +1,65 @@
+import t from 'tap';
+import { operationFor, preload, tagged, tagOf } from '../../bench/workload.js';
+import { MemoryTarget, PlainMemoryTarget } from './memory-target.js';
+
+const base = new Uint8Array(64).fill(7);
+
+t.test('preload writes every key once per version, in rounds, and returns each ref', async (t) => {
+  const target = new MemoryTarget('m', { batchEntriesMax: 7 });
+  const refs = await preload(target, 'h', 20, 3, base);
+  t.equal(refs.length, 20);
+  t.ok(refs.every((r) => r.length === 3));
+  for (let i = 0; i < 20; i++) {
+    const versions = target.history.get(`h-k${i}`)!;
+    t.same(versions.map((v) => tagOf(v.value)), [0, 1, 2], `key ${i} has rounds 0, 1, 2 in order`);
+    t.same(versions.map((v) => v.revision), refs[i], `key ${i} refs are its write revisions`);
+  }
+  t.equal(target.revision, 3 * Math.ceil(20 / 7), 'batched by the target limit');
+});
+
+t.test('preload from a first key adds keys without rewriting earlier ones', async (t) => {
+  const target = new MemoryTarget();
+  await preload(target, 'k', 10, 1, base);
+  const refs = await preload(target, 'k', 25, 1, base, 10);
+  t.equal(refs.length, 15);
+  t.equal(target.history.size, 25);
+  t.ok([...target.history.values()].every((v) => v.length === 1));
+});
+
+t.test('preload works with single puts when the target has no batches', async (t) => {
+  const target = new PlainMemoryTarget();
+  const refs = await preload(target, 'g', 5, 1, base);
+  t.equal(refs.length, 5);
+  t.same(await target.get('g-k4'), tagged(base, 0), 'the value of round 0');
+});
+
+t.test('operations count entries and check what they read', async (t) => {
+  const target = new MemoryTarget();
+  const refs = await preload(target, 'h', 10, 4, base);
+  const getPast = operationFor(target, { op: 'get-past', sizeBytes: 64, batch: 1, concurrency: 1 }, 'h', 10, base, refs);
+  for (let i = 0; i < 50; i++) t.equal(await getPast(), 1);
+
+  const batchPut = operationFor(target, { op: 'put', sizeBytes: 64, batch: 5, concurrency: 1 }, 'p', 10, base, null);
+  const before = target.revision;
+  t.equal(await batchPut(), 5);
+  t.equal(target.revision, before + 1, 'one request for the batch');
+
+  const get = operationFor(target, { op: 'get', sizeBytes: 64, batch: 1, concurrency: 1 }, 'h', 10, base, null);
+  t.equal(await get(), 1);
+  const mixed = operationFor(target, { op: 'mixed', sizeBytes: 64, batch: 1, concurrency: 1 }, 'h', 10, base, null);
+  for (let i = 0; i < 50; i++) t.equal(await mixed(), 1);
+
+  const wrongSize = operationFor(target, { op: 'get', sizeBytes: 65, batch: 1, concurrency: 1 }, 'h', 10, base, null);
+  await t.rejects(wrongSize(), /read 64 bytes, expected 65/);
+  const missing = operationFor(target, { op: 'get', sizeBytes: 64, batch: 1, concurrency: 1 }, 'nothing', 10, base, null);
+  await t.rejects(missing(), /not found/);
+});
+
+t.test('a target that answers the current value for a past ref is caught', async (t) => {
+  const liar = new MemoryTarget('liar', {}, true);
+  const refs = await preload(liar, 'h', 3, 5, base);
+  const getPast = operationFor(liar, { op: 'get-past', sizeBytes: 64, batch: 1, concurrency: 1 }, 'h', 3, base, refs);
+  let caught = 0;
+  for (let i = 0; i < 40; i++) await getPast().catch(() => caught++);
+  t.ok(caught > 0, `wrong versions detected (${caught} of 40; 1 in 5 reads asks for the latest)`);
+});
