@@ -3,13 +3,11 @@ import type { KvTarget } from '../target.js';
 import { EtcdTarget, type EtcdTargetOptions } from './etcd.js';
 import { EtcdGrpcTarget } from './etcd-grpc.js';
 import { RedisTarget } from './redis.js';
+import { SquallTarget } from './squall.js';
 
 /**
  * The targets the KV and scale benches can drive, by name (`--targets`). An entry says which peer system it
  * needs (the harness finds it running or starts it) and builds the adapter from the environment.
- *
- * Squall is added here once its TypeScript client exists:
- *   squall: { create: (env) => new SquallTarget({ url: env.squallUrl }) },
  */
 
 export interface TargetEnv {
@@ -37,6 +35,7 @@ function etcdOptions({ peers }: TargetEnv): EtcdTargetOptions {
 
 /** Registration order is the default --targets order. 'etcd-json' (the JSON gateway) is not in the default run. */
 export const targetRegistry: Record<string, TargetEntry> = {
+  squall: { create: (env) => new SquallTarget({ url: env.squallUrl }) },
   etcd: { needs: 'etcd', create: (env) => new EtcdGrpcTarget(etcdOptions(env)) },
   'etcd-json': { needs: 'etcd', optional: true, create: (env) => new EtcdTarget(etcdOptions(env)) },
   redis: {
