@@ -125,42 +125,57 @@ function errorResult(e: unknown): BatchResult {
 
 async function runBatch(store: Store, ops: ParsedOp[]): Promise<BatchResult[]> {
   const results: BatchResult[] = new Array(ops.length);
-  /** Per shard: promises of the writes submitted so far, so a later get in the batch waits for them. */
-  const applied = new Map<object, Promise<unknown>[]>();
-  const tasks: Promise<void>[] = [];
+  // Ops grouped by shard, in batch order; ops the router refuses are answered at once.
+  const groups = new Map<object, number[]>();
   ops.forEach((op, i) => {
-    let task: Promise<void>;
     try {
+      const { shard } = store.route(op.key, op.op !== 'get');
+      let g = groups.get(shard);
+      if (!g) groups.set(shard, (g = []));
+      g.push(i);
+    } catch (e) {
+      results[i] = errorResult(e);
+    }
+  });
+  const runGroup = async (indexes: number[]): Promise<void> => {
+    const tasks: Promise<void>[] = [];
+    let applied: Promise<unknown>[] = [];
+    for (const i of indexes) {
+      const op = ops[i]!;
+      const fail = (e: unknown): void => {
+        results[i] = errorResult(e);
+      };
       if (op.op === 'get') {
-        const { shard } = store.route(op.key, false);
-        const before = applied.get(shard) ?? [];
-        task = Promise.all(before)
-          .then(() => store.get(op.key, op.options))
-          .then((r) => {
-            results[i] = { status: 200, key: r.key, version: r.version, timestamp_us: r.timestampUs, previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey, shard: r.shard, content_type: r.contentType, size: r.value.byteLength, value: r.value };
-          });
-      } else {
-        const submitted = op.op === 'put' ? store.submitPut(op.key, op.value, op.options) : store.submitDelete(op.key, op.options);
-        const { shard } = store.route(op.key, true);
-        let list = applied.get(shard);
-        if (!list) applied.set(shard, (list = []));
-        list.push(submitted.catch(() => undefined));
-        task = submitted
+        // a get sees exactly the batch's writes before it on this shard: wait for them to be applied,
+        // and submit nothing after it until it has read
+        await Promise.all(applied);
+        applied = [];
+        try {
+          const r = await store.get(op.key, op.options);
+          results[i] = { status: 200, key: r.key, version: r.version, timestamp_us: r.timestampUs, previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey, shard: r.shard, content_type: r.contentType, size: r.value.byteLength, value: r.value };
+        } catch (e) {
+          fail(e);
+        }
+        continue;
+      }
+      let submitted: ReturnType<Store['submitPut']>;
+      try {
+        submitted = op.op === 'put' ? store.submitPut(op.key, op.value, op.options) : store.submitDelete(op.key, op.options);
+      } catch (e) {
+        fail(e);
+        continue;
+      }
+      applied.push(submitted.catch(() => undefined));
+      tasks.push(
+        submitted
           .then((s) => store.finishWrite(op.key, s, op.options.durability))
           .then((r) => {
             results[i] = { status: 200, ...r };
-          });
-      }
-    } catch (e) {
-      results[i] = errorResult(e);
-      return;
+          }, fail),
+      );
     }
-    tasks.push(
-      task.catch((e: unknown) => {
-        results[i] = errorResult(e);
-      }),
-    );
-  });
-  await Promise.all(tasks);
+    await Promise.all(tasks);
+  };
+  await Promise.all([...groups.values()].map(runGroup));
   return results;
 }

@@ -3,7 +3,9 @@ import { SquallError } from '../src/api/errors.js';
 
 /**
  * Reads a request body with a size limit checked before anything is read (Content-Length) and again
- * while reading (chunked bodies), so an oversized upload costs no more than the limit in memory.
+ * while reading (chunked bodies), so an oversized upload costs no more than the limit in memory. On
+ * overflow reading stops (the stream is paused, not destroyed) so the 413 answer still reaches the
+ * client; the HTTP adapter discards the unread rest.
  */
 export function declaredLength(incoming: IncomingMessage, limitBytes: number, what: string): number | null {
   const header = incoming.headers['content-length'];
@@ -14,21 +16,43 @@ export function declaredLength(incoming: IncomingMessage, limitBytes: number, wh
   return n;
 }
 
-export async function readBody(incoming: IncomingMessage, limitBytes: number, what: string): Promise<Buffer> {
+export function readBody(incoming: IncomingMessage, limitBytes: number, what: string): Promise<Buffer> {
   const declared = declaredLength(incoming, limitBytes, what);
-  if (declared === 0) return EMPTY;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limitBytes) {
-      incoming.destroy();
-      throw tooLarge(what, total, limitBytes);
-    }
-    chunks.push(chunk);
-  }
-  if (declared !== null && total !== declared) throw new SquallError('bad_body', `body ended after ${total} of ${declared} bytes`);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  if (declared === 0) return Promise.resolve(EMPTY);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = (): void => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onError);
+      incoming.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > limitBytes) {
+        done();
+        incoming.pause();
+        reject(tooLarge(what, total, limitBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      if (declared !== null && total !== declared) reject(new SquallError('bad_body', `body ended after ${total} of ${declared} bytes`));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    };
+    const onError = (e: Error): void => {
+      done();
+      reject(new SquallError('bad_body', `reading the body failed: ${e.message}`));
+    };
+    const onAborted = (): void => onError(new Error('the client aborted the request'));
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onError);
+    incoming.on('aborted', onAborted);
+  });
 }
 
 function tooLarge(what: string, size: number, limit: number): SquallError {

@@ -6,7 +6,7 @@ import { readBody } from './body.js';
 import { pathAfter, type AppEnv, type HttpContext } from './context.js';
 import { Params } from './params.js';
 
-const READ_PARAMS = ['version', 'at', 'stable', 'consistency', 'wait_ms', 'history', 'from', 'to', 'limit'] as const;
+const READ_PARAMS = ['version', 'at', 'stable', 'consistency', 'wait_ms', 'history', 'from', 'to', 'limit', 'cursor'] as const;
 
 /** PUT / GET / HEAD / DELETE /v1/objects/{key}, and ?history. */
 export function objectRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
@@ -37,13 +37,14 @@ export function objectRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
     const p = new Params(c.req.url, READ_PARAMS);
     if (p.has('history')) {
       if (c.req.method === 'HEAD') throw new SquallError('bad_parameter', 'history is read with GET');
-      const from = p.version('from');
+      // `cursor` is the `next` of the previous page (where that page stopped); it overrides `from`
+      const from = p.version('cursor') ?? p.version('from');
       const to = p.version('to');
       const limit = p.integer('limit', 1, store.limits.pageLimitMax);
       const page = store.history(key, { ...(from !== undefined && { from }), ...(to !== undefined && { to }), ...(limit !== undefined && { limit }) });
       return c.json({ key, versions: page.versions, next: page.next });
     }
-    for (const misplaced of ['from', 'to', 'limit']) {
+    for (const misplaced of ['from', 'to', 'limit', 'cursor']) {
       if (p.has(misplaced)) throw new SquallError('bad_parameter', `parameter ${misplaced} belongs to ?history`, { parameter: misplaced });
     }
     const r = await store.get(key, readOptions(p));
