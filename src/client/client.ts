@@ -341,7 +341,8 @@ export class SquallClient {
 
   /**
    * Changes under a key prefix as they happen (SSE), resuming with Last-Event-ID after a dropped connection.
-   * End it with `break` or opts.signal.
+   * End it with `break` or opts.signal. A bad prefix or fromVersion throws bad_parameter at once; the
+   * connection opens on the first `next()`.
    */
   watch(prefix: string, opts: WatchOptions = {}): AsyncGenerator<WatchChange, void, undefined> {
     if (typeof prefix !== 'string' || !prefix.startsWith('/')) {
