@@ -7,7 +7,7 @@ import type { ResolvedClientOptions } from './options.js';
 import { Query } from './paths.js';
 
 export interface WatchOptions {
-  /** Start with changes after this version (first connection only; reconnections resume by event id). */
+  /** Changes from this version on (API.md's from_version; first connection only, reconnections resume by event id). */
   fromVersion?: number;
   /** Resume after this event id (an `id` of an earlier WatchChange), as the SSE Last-Event-ID. */
   lastEventId?: string;
