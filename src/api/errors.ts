@@ -21,7 +21,8 @@ export class SquallError extends Error {
   }
 
   toBody(): ErrorBody {
-    return { error: { ...this.details, code: this.code, message: this.message } };
+    const { code: _c, message: _m, ...details } = this.details;
+    return { error: { code: this.code, message: this.message, ...details } };
   }
 
   /** The error an HTTP answer carries (API.md's JSON shape); `retryAfterS` from its Retry-After header. */

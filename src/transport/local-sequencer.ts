@@ -2,7 +2,7 @@ import { assert } from '../assert.js';
 import type { ClockUs } from './clock.js';
 import { HybridClock } from './hlc.js';
 import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from './ordered-shard.js';
-import { makeVersion, SEQ_MAX, VERSION_NONE } from './version.js';
+import { makeVersion, SEQ_MAX, seqOf, VERSION_NONE, viewOf } from './version.js';
 
 /**
  * The ordered stream of a one-member shard: this node is the only sender and the only receiver, so every
@@ -51,7 +51,8 @@ export class LocalSequencer implements OrderedShard {
     this.#clock = options.clock;
     this.#hlc = new HybridClock(options.lastTimestampUs);
     this.#windowPayloads = options.windowPayloads;
-    makeVersion(this.#view, 0); // asserts the view is in range
+    // Every earlier view is closed: all of its versions count as delivered and persisted.
+    this.#deliveredVersion = this.#persistedVersion = makeVersion(this.#view, 0) - 1;
   }
 
   readonly #memberId: number;
@@ -88,6 +89,18 @@ export class LocalSequencer implements OrderedShard {
     if (version <= this.#persistedVersion) return;
     this.#persistedVersion = version;
     while (this.#unpersisted.length > 0 && this.#unpersisted[0]!.version <= version) this.#unpersisted.shift();
+    // null messages (requestProgress) carry nothing to persist: once every batch is, so is everything delivered
+    if (this.#unpersisted.length === 0) this.#persistedVersion = this.#deliveredVersion;
+    this.#listener?.frontiers(this.frontiers);
+  }
+
+  requestProgress(version: number): void {
+    if (this.#closed || version <= this.#deliveredVersion || viewOf(version) !== this.#view) return;
+    if (this.#queue.length > 0) return; // the pending flush delivers; the caller re-checks after it
+    // A null message: the sequence jumps so the next payload gets a version above `version`.
+    this.#nextSeq = Math.max(this.#nextSeq, seqOf(version) + 1);
+    this.#deliveredVersion = version;
+    if (this.#unpersisted.length === 0) this.#persistedVersion = version;
     this.#listener?.frontiers(this.frontiers);
   }
 

@@ -56,4 +56,10 @@ export interface OrderedShard {
   send(payload: Uint8Array): boolean;
   /** The layer above has durably stored every delivered payload up to `version` (inclusive). */
   reportPersisted(version: number): void;
+  /**
+   * Asks the stream to make deliveredVersion reach `version` even if nobody sends (null messages skip the
+   * sequence forward), so a read "as of version v" on an idle shard can be answered. A version of a later
+   * view than the current one cannot be reached this way and is ignored.
+   */
+  requestProgress(version: number): void;
 }

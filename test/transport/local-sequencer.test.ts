@@ -59,7 +59,7 @@ t.test('frontiers: stability holds at the oldest unpersisted batch, then follows
   await turn();
   setNow(300);
   t.equal(seq.frontiers.deliveredVersion, makeVersion(3, 1));
-  t.equal(seq.frontiers.persistedFrontier, -1);
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 0) - 1, 'earlier views count as persisted');
   t.equal(seq.frontiers.stabilityFrontierUs, 100);
   seq.reportPersisted(makeVersion(3, 0));
   t.equal(seq.frontiers.stabilityFrontierUs, 200);
@@ -67,4 +67,22 @@ t.test('frontiers: stability holds at the oldest unpersisted batch, then follows
   t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 1));
   t.equal(seq.frontiers.stabilityFrontierUs, 300);
   t.throws(() => seq.reportPersisted(makeVersion(3, 9)), /beyond delivered/);
+});
+
+t.test('requestProgress jumps the sequence like a null message', async (t) => {
+  const { seq, delivered } = setup(100);
+  seq.send(new Uint8Array(1));
+  await turn();
+  seq.reportPersisted(makeVersion(3, 0));
+  seq.requestProgress(makeVersion(3, 10));
+  t.equal(seq.frontiers.deliveredVersion, makeVersion(3, 10));
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 10), 'a null needs no persistence');
+  seq.requestProgress(makeVersion(4, 0));
+  t.equal(seq.frontiers.deliveredVersion, makeVersion(3, 10), 'a later view is out of reach');
+  seq.send(new Uint8Array(1));
+  await turn();
+  t.equal(delivered[1]![0]!.version, makeVersion(3, 11), 'the next payload comes after the null');
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 10));
+  seq.reportPersisted(makeVersion(3, 11));
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 11));
 });

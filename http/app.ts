@@ -1,0 +1,65 @@
+import { Hono } from 'hono';
+import { SquallError } from '../src/api/errors.js';
+import { HEADER } from '../src/api/types.js';
+import { batchRoutes } from './batch.js';
+import { pathAfter, type AppEnv, type HttpContext } from './context.js';
+import { objectRoutes } from './objects.js';
+import { poolRoutes } from './pools.js';
+import { watchRoutes } from './watch.js';
+
+/**
+ * The HTTP API of API.md as one hono app: routes map to store calls, input is validated at the edge, and
+ * every error leaves in one JSON shape, {"error":{"code","message",...details}}, with its status.
+ */
+export function createApp(ctx: HttpContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { metrics } = ctx;
+
+  app.use(async (c, next) => {
+    const start = performance.now();
+    await next();
+    const route = routeOf(c.req.url);
+    metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    metrics.latency.observe({ route }, (performance.now() - start) / 1000);
+  });
+
+  objectRoutes(app, ctx);
+  poolRoutes(app, ctx);
+  batchRoutes(app, ctx);
+  watchRoutes(app, ctx);
+
+  app.get('/v1/cluster', (c) => c.json(ctx.cluster()));
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) =>
+    ctx.store.ready ? c.json({ status: 'ready' }) : c.json(new SquallError('unavailable', 'the node is not ready: a shard failed or it is shutting down', {}, 5).toBody(), 503, { 'retry-after': '5' }),
+  );
+  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+
+  app.notFound((c) => {
+    const e = new SquallError('route_not_found', `no route ${c.req.method} ${pathAfter(c.req.url, '') ?? c.req.url}; see API.md`);
+    return c.json(e.toBody(), 404, { [HEADER.errorCode]: e.code });
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof SquallError) {
+      const headers: Record<string, string> = { [HEADER.errorCode]: err.code };
+      if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
+      if (err.code === 'deleted' && typeof err.details.version === 'number') headers[HEADER.version] = String(err.details.version);
+      if (c.req.method === 'HEAD') return c.body(null, err.status as 404, headers);
+      return c.json(err.toBody(), err.status as 400, headers);
+    }
+    ctx.logger.error({ err, method: c.req.method, url: c.req.url }, 'request failed');
+    return c.json(new SquallError('internal', `internal error: ${(err as Error).message}`).toBody(), 500, { [HEADER.errorCode]: 'internal' });
+  });
+  return app;
+}
+
+const ROUTES = new Set(['/v1/batch', '/v1/watch', '/v1/cluster', '/healthz', '/readyz', '/metrics']);
+
+/** A bounded set of route labels for metrics (never a raw path: that would grow without bound). */
+function routeOf(url: string): string {
+  const path = pathAfter(url, '') ?? '';
+  if (path.startsWith('/v1/objects/')) return 'objects';
+  if (path.startsWith('/v1/pools')) return path.endsWith('/keys') ? 'keys' : 'pools';
+  return ROUTES.has(path) ? path.slice(path.lastIndexOf('/') + 1) : 'other';
+}

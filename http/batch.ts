@@ -1,0 +1,166 @@
+import type { Hono } from 'hono';
+import { Packr, Unpackr } from 'msgpackr';
+import { SquallError } from '../src/api/errors.js';
+import { parseTimeUs } from '../src/api/time.js';
+import type { BatchResult, Durability } from '../src/api/types.js';
+import type { ReadOptions, Store, WriteOptions } from '../src/store/index.js';
+import { readBody } from './body.js';
+import type { AppEnv, HttpContext } from './context.js';
+import { writeOptions } from './objects.js';
+import { Params } from './params.js';
+
+/**
+ * POST /v1/batch: many operations in one request (the throughput path). Each op succeeds or fails on its
+ * own; ops on one shard keep their order (a get sees the writes before it in the batch); shards run in
+ * parallel. Squall-Durability applies to every write; Squall-Request-Id makes each write idempotent as
+ * `<id>:<index>`. The body is msgpack (values as bytes) or JSON (values base64); the answer uses the same.
+ */
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+type ParsedOp =
+  | { op: 'put'; key: string; value: Uint8Array; options: WriteOptions }
+  | { op: 'delete'; key: string; options: WriteOptions }
+  | { op: 'get'; key: string; options: ReadOptions };
+
+export function batchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
+  const { store } = ctx;
+  app.post('/v1/batch', async (c) => {
+    new Params(c.req.url, []);
+    const incoming = c.env.incoming;
+    const type = (incoming.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const msgpack = type === 'application/msgpack' || type === 'application/x-msgpack';
+    if (!msgpack && type !== 'application/json') {
+      throw new SquallError('bad_body', `batch Content-Type must be application/msgpack or application/json, not '${type || 'none'}'`);
+    }
+    const shared = writeOptions(incoming.headers);
+    const body = await readBody(incoming, store.limits.batchBytesMax, 'batch');
+    let decoded: unknown;
+    try {
+      decoded = msgpack ? unpackr.unpack(body) : JSON.parse(body.toString('utf8'));
+    } catch (e) {
+      throw new SquallError('bad_body', `batch body is not valid ${msgpack ? 'msgpack' : 'JSON'}: ${(e as Error).message}`);
+    }
+    const ops = parseOps(decoded, msgpack, shared, store.limits.batchOpsMax);
+    const results = await runBatch(store, ops);
+    if (!msgpack) {
+      for (const r of results) if (r.value instanceof Uint8Array) r.value = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('base64');
+      return c.json({ results });
+    }
+    return c.body(packr.pack({ results }) as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/msgpack' });
+  });
+}
+
+function parseOps(body: unknown, msgpack: boolean, shared: WriteOptions, opsMax: number): ParsedOp[] {
+  const ops = (body as { ops?: unknown } | null)?.ops;
+  if (!Array.isArray(ops)) throw new SquallError('bad_body', 'batch body must be {"ops":[...]}');
+  if (ops.length > opsMax) throw new SquallError('bad_body', `batch has ${ops.length} ops; the limit is ${opsMax}`, { limit: opsMax });
+  return ops.map((raw, i): ParsedOp => {
+    const bad = (why: string): SquallError => new SquallError('bad_body', `ops[${i}]: ${why}`, { index: i });
+    if (raw === null || typeof raw !== 'object') throw bad('not an object');
+    const o = raw as Record<string, unknown>;
+    if (typeof o.key !== 'string') throw bad('key must be a string');
+    const key = o.key;
+    const writeOpts = (): WriteOptions => {
+      const w: WriteOptions = {};
+      if (shared.durability !== undefined) w.durability = shared.durability as Durability;
+      if (shared.requestId !== undefined) w.requestId = `${shared.requestId}:${i}`;
+      if (o.if_match !== undefined) {
+        if (!Number.isSafeInteger(o.if_match) || (o.if_match as number) < 0) throw bad('if_match must be a version');
+        w.ifMatch = o.if_match as number;
+      }
+      return w;
+    };
+    switch (o.op) {
+      case 'put': {
+        let value: Uint8Array;
+        if (msgpack && o.value instanceof Uint8Array) value = o.value;
+        else if (typeof o.value === 'string') {
+          if (msgpack) value = Buffer.from(o.value, 'utf8');
+          else {
+            if (!/^[A-Za-z0-9+/]*={0,2}$/.test(o.value)) throw bad('value must be base64 in JSON');
+            value = Buffer.from(o.value, 'base64');
+          }
+        } else throw bad(msgpack ? 'value must be bytes' : 'value must be a base64 string');
+        const w = writeOpts();
+        if (o.if_none_match !== undefined) {
+          if (o.if_none_match !== '*') throw bad("if_none_match supports only '*'");
+          w.ifNoneMatch = true;
+        }
+        if (o.content_type !== undefined) {
+          if (typeof o.content_type !== 'string') throw bad('content_type must be a string');
+          w.contentType = o.content_type;
+        }
+        return { op: 'put', key, value, options: w };
+      }
+      case 'delete':
+        return { op: 'delete', key, options: writeOpts() };
+      case 'get': {
+        const r: ReadOptions = {};
+        if (o.version !== undefined) {
+          if (!Number.isSafeInteger(o.version) || (o.version as number) < 0) throw bad('version must be a version');
+          r.version = o.version as number;
+        }
+        if (o.at !== undefined) {
+          const at = typeof o.at === 'number' ? o.at : typeof o.at === 'string' ? parseTimeUs(o.at) : null;
+          if (at === null || !Number.isSafeInteger(at) || at < 0) throw bad('at must be µs since the epoch or RFC 3339');
+          r.atUs = at;
+        }
+        if (o.stable !== undefined) {
+          if (typeof o.stable !== 'boolean') throw bad('stable must be a boolean');
+          r.stable = o.stable;
+        }
+        return { op: 'get', key, options: r };
+      }
+      default:
+        throw bad(`op must be put, get or delete, not ${JSON.stringify(o.op)}`);
+    }
+  });
+}
+
+function errorResult(e: unknown): BatchResult {
+  if (e instanceof SquallError) return { status: e.status, error: e.toBody().error };
+  throw e;
+}
+
+async function runBatch(store: Store, ops: ParsedOp[]): Promise<BatchResult[]> {
+  const results: BatchResult[] = new Array(ops.length);
+  /** Per shard: promises of the writes submitted so far, so a later get in the batch waits for them. */
+  const applied = new Map<object, Promise<unknown>[]>();
+  const tasks: Promise<void>[] = [];
+  ops.forEach((op, i) => {
+    let task: Promise<void>;
+    try {
+      if (op.op === 'get') {
+        const { shard } = store.route(op.key, false);
+        const before = applied.get(shard) ?? [];
+        task = Promise.all(before)
+          .then(() => store.get(op.key, op.options))
+          .then((r) => {
+            results[i] = { status: 200, key: r.key, version: r.version, timestamp_us: r.timestampUs, previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey, shard: r.shard, content_type: r.contentType, size: r.value.byteLength, value: r.value };
+          });
+      } else {
+        const submitted = op.op === 'put' ? store.submitPut(op.key, op.value, op.options) : store.submitDelete(op.key, op.options);
+        const { shard } = store.route(op.key, true);
+        let list = applied.get(shard);
+        if (!list) applied.set(shard, (list = []));
+        list.push(submitted.catch(() => undefined));
+        task = submitted
+          .then((s) => store.finishWrite(op.key, s, op.options.durability))
+          .then((r) => {
+            results[i] = { status: 200, ...r };
+          });
+      }
+    } catch (e) {
+      results[i] = errorResult(e);
+      return;
+    }
+    tasks.push(
+      task.catch((e: unknown) => {
+        results[i] = errorResult(e);
+      }),
+    );
+  });
+  await Promise.all(tasks);
+  return results;
+}

@@ -1,0 +1,63 @@
+import { SquallError } from '../src/api/errors.js';
+import { parseTimeUs, parseVersion } from '../src/api/time.js';
+
+/**
+ * Query-string validation at the edge: every parameter a route accepts is named; anything else, or a
+ * malformed value, is 400 bad_parameter with the parameter named.
+ */
+export class Params {
+  readonly #query: URLSearchParams;
+
+  constructor(url: string, allowed: readonly string[]) {
+    const q = url.indexOf('?');
+    this.#query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    for (const name of this.#query.keys()) {
+      if (!allowed.includes(name)) {
+        throw new SquallError('bad_parameter', `unknown parameter '${name}' (this route takes: ${allowed.join(', ') || 'none'})`, { parameter: name });
+      }
+    }
+  }
+
+  has(name: string): boolean {
+    return this.#query.has(name);
+  }
+
+  string(name: string): string | undefined {
+    return this.#query.get(name) ?? undefined;
+  }
+
+  version(name: string): number | undefined {
+    const v = this.#query.get(name);
+    if (v === null) return undefined;
+    const n = parseVersion(v);
+    if (n === null) throw bad(name, v, 'a version (non-negative integer)');
+    return n;
+  }
+
+  timeUs(name: string): number | undefined {
+    const v = this.#query.get(name);
+    if (v === null) return undefined;
+    const n = parseTimeUs(v);
+    if (n === null) throw bad(name, v, 'a time: integer microseconds since the epoch or RFC 3339');
+    return n;
+  }
+
+  integer(name: string, min: number, max: number): number | undefined {
+    const v = this.#query.get(name);
+    if (v === null) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw bad(name, v, `an integer from ${min} to ${max}`);
+    return Number(v);
+  }
+
+  boolean(name: string): boolean | undefined {
+    const v = this.#query.get(name);
+    if (v === null) return undefined;
+    if (v === '' || v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    throw bad(name, v, 'true or false');
+  }
+}
+
+function bad(name: string, value: string, expected: string): SquallError {
+  return new SquallError('bad_parameter', `parameter ${name}='${value}' is not ${expected}`, { parameter: name });
+}

@@ -1,0 +1,407 @@
+import { pack, unpack } from 'msgpackr';
+import type { ErrorCode, PoolType } from '../api/types.js';
+import { assert } from '../assert.js';
+import type { IndexRecord, LogEntry, TrimRecord } from '../persist/entry-codec.js';
+import type { ShardLog } from '../persist/shard-log.js';
+import type { Delivered } from '../transport/ordered-shard.js';
+import type { StoreLimits } from './config.js';
+import type { DeleteOp, Op, PutOp, SweepOp } from './ops.js';
+import type { Pool, PoolRegistry } from './pools.js';
+import { ShardRunner, type ShardRunnerOptions } from './shard-runner.js';
+
+/**
+ * One shard of object pools: applies put / delete / compare-and-put / barrier / retention sweep in
+ * delivery order, writes each new version to the shard's LMDB log (ShardLog) and serves reads.
+ *
+ * Reads see every applied version: versions delivered but not yet committed to LMDB live in an overlay
+ * (per key, ascending) that is dropped batch by batch once durable. Everything in the overlay is newer than
+ * everything in LMDB for the same key, so "newest version ≤ v" checks the overlay first.
+ *
+ * Invariants: versions applied in increasing order; a key's versions in the overlay ascend; the overlay
+ * only holds versions newer than the last durable batch; a trimmed version is never returned by a read.
+ */
+export type ObjectOpResult =
+  | {
+      kind: 'written';
+      version: number;
+      timestampUs: number;
+      previousVersion: number;
+      previousVersionByKey: number;
+      deleted: boolean;
+      duplicate: boolean;
+    }
+  | { kind: 'failed'; code: ErrorCode; message: string; details: Record<string, unknown>; duplicate: boolean }
+  | { kind: 'barrier' }
+  | { kind: 'swept'; next: string | null; trimmed: number };
+
+/** A version found by a read: its index record, and the entry when it is still in the overlay. */
+export interface Found {
+  record: IndexRecord;
+  entry: LogEntry | null;
+}
+
+/** A change, for watch feeds. */
+export interface ShardEvent {
+  shard: ObjectShard;
+  key: string;
+  version: number;
+  timestampUs: number;
+  deleted: boolean;
+  size: number;
+}
+
+interface OverlayVersion {
+  record: IndexRecord;
+  entry: LogEntry;
+}
+
+export interface ObjectShardInfo {
+  type: PoolType;
+  subgroup: number;
+  index: number;
+  /** Position among the node's object shards (stable ordering for watch feeds). */
+  order: number;
+}
+
+export class ObjectShard extends ShardRunner<ObjectOpResult> {
+  readonly info: ObjectShardInfo;
+  readonly log: ShardLog;
+  readonly #pools: PoolRegistry;
+  readonly #limits: StoreLimits;
+  /** Versions applied but not yet durable, per key, ascending. */
+  readonly #overlay = new Map<string, OverlayVersion[]>();
+  /** Trim records written but not yet durable. */
+  readonly #overlayTrims = new Map<string, TrimRecord>();
+  /** Request results written but not yet durable. */
+  readonly #overlayRequests = new Map<string, Buffer>();
+  /** Keys and request ids touched per pending batch, to drop from the overlays when durable. */
+  #touched: { keys: string[]; trims: string[]; requests: string[] } = { keys: [], trims: [], requests: [] };
+  readonly #pendingTouched: Array<{ lastVersion: number; keys: string[]; trims: string[]; requests: string[] }> = [];
+  #lastWriteVersion: number;
+  /** Receives every applied change while someone is watching. */
+  onChange: ((e: ShardEvent) => void) | null = null;
+
+  constructor(options: ShardRunnerOptions, info: ObjectShardInfo, log: ShardLog, pools: PoolRegistry, limits: StoreLimits) {
+    super(options);
+    this.info = info;
+    this.log = log;
+    this.#pools = pools;
+    this.#limits = limits;
+    this.#lastWriteVersion = log.tail().version;
+  }
+
+  get overlayKeys(): number {
+    return this.#overlay.size;
+  }
+
+  // ---- apply ----
+
+  protected applyOp(d: Delivered, op: Op): ObjectOpResult {
+    switch (op.t) {
+      case 'put':
+      case 'del':
+        return this.#applyWrite(d, op);
+      case 'bar':
+        return { kind: 'barrier' };
+      case 'sweep':
+        return this.#applySweep(d, op);
+      default:
+        throw new Error(`object shard ${this.name} cannot apply op '${op.t}'`);
+    }
+  }
+
+  #applyWrite(d: Delivered, op: PutOp | DeleteOp): ObjectOpResult {
+    const generation = Math.floor(d.timestampUs / (this.#limits.requestIdRetentionMs * 1000));
+    if (op.r !== undefined) {
+      const first = this.#requestResult(op.r, generation, d.timestampUs);
+      if (first) return first;
+    }
+    const result = op.t === 'put' ? this.#put(d, op) : this.#delete(d, op);
+    if (op.r !== undefined) {
+      const stored = pack({ ts: d.timestampUs, r: result });
+      const id = `${generation}\u0000${op.r}`;
+      this.#overlayRequests.set(id, stored);
+      this.#touched.requests.push(id);
+      this.log.putRequestResult(generation, op.r, stored);
+    }
+    return result;
+  }
+
+  /** The first result of a request id seen within the retention window, marked duplicate. */
+  #requestResult(requestId: string, generation: number, nowUs: number): ObjectOpResult | null {
+    for (const g of [generation, generation - 1]) {
+      const raw = this.#overlayRequests.get(`${g}\u0000${requestId}`) ?? this.log.requestResult(g, requestId);
+      if (!raw) continue;
+      const saved = unpack(raw) as { ts: number; r: ObjectOpResult };
+      if (nowUs - saved.ts > this.#limits.requestIdRetentionMs * 1000) continue;
+      return { ...saved.r, duplicate: true } as ObjectOpResult;
+    }
+    return null;
+  }
+
+  #put(d: Delivered, op: PutOp): ObjectOpResult {
+    const current = this.latest(op.k, Infinity);
+    const live = current !== null && !current.record.deleted;
+    if (op.m !== undefined && (!live || current.record.version !== op.m)) {
+      return failed('version_mismatch', `If-Match ${op.m} does not match the current version of ${op.k}`, {
+        current_version: live ? current.record.version : null,
+      });
+    }
+    if (op.n !== undefined && live) {
+      return failed('version_mismatch', `${op.k} exists (If-None-Match: *)`, { current_version: current.record.version });
+    }
+    return this.#append(d, op.k, op.v, op.c, false, current);
+  }
+
+  #delete(d: Delivered, op: DeleteOp): ObjectOpResult {
+    const current = this.latest(op.k, Infinity);
+    if (current === null) return failed('not_found', `no object ${op.k}`, {});
+    if (current.record.deleted) return failed('deleted', `${op.k} is already deleted`, { version: current.record.version });
+    if (op.m !== undefined && current.record.version !== op.m) {
+      return failed('version_mismatch', `If-Match ${op.m} does not match the current version of ${op.k}`, {
+        current_version: current.record.version,
+      });
+    }
+    return this.#append(d, op.k, EMPTY, '', true, current);
+  }
+
+  #append(d: Delivered, key: string, value: Uint8Array, contentType: string, deleted: boolean, current: Found | null): ObjectOpResult {
+    assert(d.version > this.#lastWriteVersion, `${this.name}: version ${d.version} not above last write ${this.#lastWriteVersion}`);
+    const previousVersionByKey = current ? current.record.version : -1;
+    const entry: LogEntry = {
+      key,
+      timestampUs: d.timestampUs,
+      previousVersion: this.#lastWriteVersion,
+      previousVersionByKey,
+      deleted,
+      contentType,
+      value,
+    };
+    const record: IndexRecord = { version: d.version, timestampUs: d.timestampUs, previousVersionByKey, size: value.byteLength, deleted };
+    this.log.append(d.version, entry);
+    let versions = this.#overlay.get(key);
+    if (!versions) this.#overlay.set(key, (versions = []));
+    versions.push({ record, entry });
+    this.#touched.keys.push(key);
+    const mark = this.#markTimePending;
+    if (mark && mark.timestampUs !== d.timestampUs) this.log.markTime(mark.timestampUs, mark.version);
+    this.#markTimePending = d;
+    this.#lastWriteVersion = d.version;
+    const pool = this.#pools.forKey(key);
+    if (pool?.retain?.versions !== undefined) this.#trimToCount(key, pool.retain.versions);
+    this.onChange?.({ shard: this, key, version: d.version, timestampUs: d.timestampUs, deleted, size: value.byteLength });
+    return {
+      kind: 'written',
+      version: d.version,
+      timestampUs: d.timestampUs,
+      previousVersion: entry.previousVersion,
+      previousVersionByKey,
+      deleted,
+      duplicate: false,
+    };
+  }
+
+  /**
+   * The newest write so far with the current timestamp. Timestamps never decrease along versions, so one
+   * time-index entry per distinct timestamp (its newest write) keeps "highest version with timestamp ≤ t"
+   * exact for every t while writing far fewer entries than one per version.
+   */
+  #markTimePending: Delivered | null = null;
+
+  protected override afterBatch(lastVersion: number): void {
+    const d = this.#markTimePending;
+    if (d) {
+      this.log.markTime(d.timestampUs, d.version);
+      this.#markTimePending = null;
+    }
+    this.#pendingTouched.push({ lastVersion, ...this.#touched });
+    this.#touched = { keys: [], trims: [], requests: [] };
+  }
+
+  protected override onDurable(lastVersion: number): void {
+    while (this.#pendingTouched.length > 0 && this.#pendingTouched[0]!.lastVersion <= lastVersion) {
+      const t = this.#pendingTouched.shift()!;
+      for (const key of t.keys) {
+        const versions = this.#overlay.get(key);
+        if (!versions) continue; // trimmed away, or dropped by an earlier batch
+        let n = 0;
+        while (n < versions.length && versions[n]!.record.version <= t.lastVersion) n++;
+        if (n === versions.length) this.#overlay.delete(key);
+        else if (n > 0) versions.splice(0, n);
+      }
+      for (const key of t.trims) this.#overlayTrims.delete(key);
+      for (const id of t.requests) this.#overlayRequests.delete(id);
+    }
+  }
+
+  // ---- retention ----
+
+  /** Count retention at write time: keep the newest `keep` versions (bounded work per write). */
+  #trimToCount(key: string, keep: number): void {
+    const newest = this.#newestVersions(key, Infinity, keep + this.#limits.trimPerWriteMax);
+    if (newest.length <= keep) return;
+    this.#trim(key, newest[keep - 1]!, newest.slice(keep));
+  }
+
+  #applySweep(_d: Delivered, op: SweepOp): ObjectOpResult {
+    let visited = 0;
+    let trimmed = 0;
+    let last: string | null = null;
+    let more = false;
+    for (const key of this.#keysInOrder(op.p + '/', op.from, true)) {
+      if (visited >= op.max) {
+        more = true;
+        break;
+      }
+      trimmed += this.#trimByAge(key, op.cut);
+      visited++;
+      last = key;
+    }
+    // the next sweep resumes strictly after the last key visited
+    return { kind: 'swept', next: more ? last : null, trimmed };
+  }
+
+  /** Age retention: versions older than the one current at `cutUs` go. Returns how many. */
+  #trimByAge(key: string, cutUs: number): number {
+    const atCut = this.#newestVersions(key, Infinity, this.#limits.trimPerWriteMax + 1).filter((v) => v.timestampUs <= cutUs);
+    if (atCut.length <= 1) return 0;
+    this.#trim(key, atCut[0]!, atCut.slice(1));
+    return atCut.length - 1;
+  }
+
+  /** Removes `gone` (newest first, all older than `kept`) and records the trim point. */
+  #trim(key: string, kept: IndexRecord, gone: IndexRecord[]): void {
+    const previous = this.trimRecord(key);
+    let oldest = previous ? { version: previous.oldestVersion, timestampUs: previous.oldestTimestampUs } : gone[gone.length - 1]!;
+    if (!previous) {
+      const first = this.log.history(key, 0, Number.MAX_SAFE_INTEGER, 1)[0];
+      if (first && first.version < oldest.version) oldest = first;
+    }
+    const record: TrimRecord = {
+      oldestVersion: oldest.version,
+      oldestTimestampUs: oldest.timestampUs,
+      retainedVersion: kept.version,
+      retainedTimestampUs: kept.timestampUs,
+    };
+    const versions = this.#overlay.get(key);
+    for (const g of gone) {
+      assert(g.version < kept.version, 'trimmed versions are older than the kept one');
+      this.log.removeVersion(key, g.version);
+      if (versions) {
+        const i = versions.findIndex((v) => v.record.version === g.version);
+        if (i >= 0) versions.splice(i, 1);
+      }
+    }
+    if (versions && versions.length === 0) this.#overlay.delete(key);
+    this.log.putTrimRecord(key, record);
+    this.#overlayTrims.set(key, record);
+    this.#touched.trims.push(key);
+  }
+
+  // ---- reads ----
+
+  /** The key's newest version ≤ maxVersion, from the overlay or LMDB; null if none. */
+  latest(key: string, maxVersion: number): Found | null {
+    const versions = this.#overlay.get(key);
+    if (versions) {
+      for (let i = versions.length - 1; i >= 0; i--) {
+        const v = versions[i]!;
+        if (v.record.version <= maxVersion) return { record: v.record, entry: v.entry };
+      }
+    }
+    const record = this.log.latest(key, maxVersion);
+    return record ? { record, entry: null } : null;
+  }
+
+  /** Newest versions (overlay then LMDB), newest first, at most `limit`, version ≤ maxVersion. */
+  #newestVersions(key: string, maxVersion: number, limit: number): IndexRecord[] {
+    const out: IndexRecord[] = [];
+    const versions = this.#overlay.get(key);
+    if (versions) {
+      for (let i = versions.length - 1; i >= 0 && out.length < limit; i--) {
+        if (versions[i]!.record.version <= maxVersion) out.push(versions[i]!.record);
+      }
+    }
+    if (out.length < limit) {
+      const below = out.length > 0 ? Math.min(maxVersion, out[out.length - 1]!.version - 1) : maxVersion;
+      out.push(...this.log.newest(key, below, limit - out.length));
+    }
+    return out;
+  }
+
+  trimRecord(key: string): TrimRecord | null {
+    return this.#overlayTrims.get(key) ?? this.log.trimRecord(key);
+  }
+
+  /** The full entry (with value) of a found version. */
+  entryOf(found: Found): LogEntry | null {
+    return found.entry ?? this.log.entry(found.record.version);
+  }
+
+  /** History of a key: versions from..to ascending (overlay included), at most limit. */
+  history(key: string, fromVersion: number, toVersion: number, limit: number): IndexRecord[] {
+    const out = this.log.history(key, fromVersion, toVersion, limit);
+    const versions = this.#overlay.get(key);
+    if (versions && out.length < limit) {
+      const after = out.length > 0 ? out[out.length - 1]!.version : fromVersion - 1;
+      for (const v of versions) {
+        if (out.length >= limit) break;
+        if (v.record.version > after && v.record.version >= fromVersion && v.record.version <= toVersion) out.push(v.record);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Keys with prefix, in order, after `afterKey` (exclusive; '' = from the start), whose newest version
+   * ≤ maxVersion exists and is not a delete. Overlay included when `overlay`. At most `limit`.
+   */
+  listKeys(prefix: string, afterKey: string, maxVersion: number, limit: number, overlay: boolean): Array<{ key: string; found: Found }> {
+    const out: Array<{ key: string; found: Found }> = [];
+    if (limit <= 0) return out;
+    for (const key of this.#keysInOrder(prefix, afterKey, overlay)) {
+      let found: Found | null;
+      if (overlay) found = this.latest(key, maxVersion);
+      else {
+        const record = this.log.latest(key, maxVersion);
+        found = record ? { record, entry: null } : null;
+      }
+      if (found && !found.record.deleted) {
+        out.push({ key, found });
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  /** Keys with `prefix` after `afterKey` ('' = from the start) in order: LMDB's, merged with the overlay's. */
+  *#keysInOrder(prefix: string, afterKey: string, overlay: boolean): Generator<string> {
+    const inPrefix = (k: string | null): string | null => (k !== null && k.startsWith(prefix) ? k : null);
+    let logKey = inPrefix(afterKey === '' ? this.log.nextKey(prefix, false) : this.log.nextKey(afterKey, true));
+    const extra = overlay ? [...this.#overlay.keys()].filter((k) => k.startsWith(prefix) && k > afterKey).sort() : [];
+    let ei = 0;
+    for (;;) {
+      const overlayKey = ei < extra.length ? extra[ei]! : null;
+      let key: string;
+      if (logKey === null && overlayKey === null) return;
+      if (logKey === null || (overlayKey !== null && overlayKey < logKey)) {
+        key = overlayKey!;
+        ei++;
+      } else {
+        key = logKey;
+        if (overlayKey === logKey) ei++;
+        logKey = inPrefix(this.log.nextKey(logKey, true));
+      }
+      yield key;
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+
+function failed(code: ErrorCode, message: string, details: Record<string, unknown>): ObjectOpResult {
+  return { kind: 'failed', code, message, details, duplicate: false };
+}
+
+export type { Pool };
