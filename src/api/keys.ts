@@ -7,18 +7,29 @@ const encoder = new TextEncoder();
 
 function checkPath(path: string, what: 'key' | 'pool path', segmentsMin: number): string | null {
   if (typeof path !== 'string' || path.length === 0) return `${what} is empty`;
-  if (!path.startsWith('/')) return `${what} must start with '/'`;
-  if (encoder.encode(path).length > KEY_BYTES_MAX) return `${what} is longer than ${KEY_BYTES_MAX} bytes`;
+  if (path.charCodeAt(0) !== 0x2f) return `${what} must start with '/'`;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long paths need encoding to count (keys are on the hot path).
+  if (path.length * 3 > KEY_BYTES_MAX && encoder.encode(path).length > KEY_BYTES_MAX) {
+    return `${what} is longer than ${KEY_BYTES_MAX} bytes`;
+  }
   if (path.includes('\0')) return `${what} contains a NUL character`;
   // lone surrogates cannot be encoded as UTF-8
   if (!path.isWellFormed()) return `${what} is not valid UTF-8`;
-  const segments = path.slice(1).split('/');
-  if (segments.length < segmentsMin) {
+  // Segments are walked in place rather than split into an array.
+  let segments = 0;
+  for (let i = 0; i !== -1; i = path.indexOf('/', i + 1)) segments++;
+  if (segments < segmentsMin) {
     return what === 'key' ? `key '${path}' needs at least two segments (/pool/name)` : `${what} '${path}' has no segment`;
   }
-  for (const s of segments) {
-    if (s === '') return `${what} '${path}' has an empty segment`;
-    if (s === '.' || s === '..') return `${what} '${path}' has a '${s}' segment`;
+  for (let start = 1; start <= path.length; ) {
+    let end = path.indexOf('/', start);
+    if (end === -1) end = path.length;
+    const length = end - start;
+    if (length === 0) return `${what} '${path}' has an empty segment`;
+    if (length <= 2 && path.charCodeAt(start) === 0x2e && (length === 1 || path.charCodeAt(start + 1) === 0x2e)) {
+      return `${what} '${path}' has a '${path.slice(start, end)}' segment`;
+    }
+    start = end + 1;
   }
   return null;
 }

@@ -3,6 +3,9 @@ import { portArg } from './args.js';
 import type { CliContext } from './context.js';
 import * as fmt from './format.js';
 
+/** After a clean stop, how long a handle left open (a stray timer or socket) may keep the process alive. */
+const STOP_EXIT_GRACE_MS = 2000;
+
 /** `start`: run a node in this process until SIGINT/SIGTERM. */
 export function registerStartCommand(program: Command, ctx: CliContext): void {
   program
@@ -34,5 +37,6 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         process.on('SIGTERM', stop);
       });
       if (!ctx.json) ctx.err(`stopped at ${fmt.time(Date.now() * 1000)}\n`);
+      setTimeout(() => process.exit(process.exitCode ?? 0), STOP_EXIT_GRACE_MS).unref();
     });
 }

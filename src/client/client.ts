@@ -84,6 +84,7 @@ export interface HistoryOptions extends CallOptions {
   to?: number;
   /** Versions per page. */
   limit?: number;
+  /** The `next` of the previous page (replaces `from`). */
   cursor?: string;
 }
 
@@ -253,10 +254,11 @@ export class SquallClient {
     this.checkKey(key);
     const q = new Query().flag('history');
     if (opts !== undefined) {
-      if (opts.from !== undefined) q.add('from', checkIntArg(opts.from, 'from'));
+      // A history page's `next` is where the next page starts: it is sent as `from`.
+      if (opts.cursor !== undefined) q.add('from', opts.cursor);
+      else if (opts.from !== undefined) q.add('from', checkIntArg(opts.from, 'from'));
       if (opts.to !== undefined) q.add('to', checkIntArg(opts.to, 'to'));
       if (opts.limit !== undefined) q.add('limit', checkIntArg(opts.limit, 'limit'));
-      q.add('cursor', opts.cursor);
     }
     const reply = await this.http.exchange({ method: 'GET', path: '/v1/objects' + encodePath(key) + q.toString(), read: 'json', signal: opts?.signal });
     return reply.data as HistoryPage;
@@ -341,7 +343,8 @@ export class SquallClient {
 
   /**
    * Changes under a key prefix as they happen (SSE), resuming with Last-Event-ID after a dropped connection.
-   * End it with `break` or opts.signal.
+   * End it with `break` or opts.signal. A bad prefix or fromVersion throws bad_parameter at once; the
+   * connection opens on the first `next()`.
    */
   watch(prefix: string, opts: WatchOptions = {}): AsyncGenerator<WatchChange, void, undefined> {
     if (typeof prefix !== 'string' || !prefix.startsWith('/')) {

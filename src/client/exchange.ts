@@ -179,10 +179,6 @@ export class Exchanger {
   close(): Promise<void> {
     return this.pool.close();
   }
-
-  destroy(): Promise<void> {
-    return this.pool.destroy();
-  }
 }
 
 async function readBody(res: Dispatcher.ResponseData, read: ReadMode): Promise<unknown> {

@@ -7,7 +7,7 @@ import type { ResolvedClientOptions } from './options.js';
 import { Query } from './paths.js';
 
 export interface WatchOptions {
-  /** Start with changes after this version (first connection only; reconnections resume by event id). */
+  /** Changes from this version on (API.md's from_version; first connection only, reconnections resume by event id). */
   fromVersion?: number;
   /** Resume after this event id (an `id` of an earlier WatchChange), as the SSE Last-Event-ID. */
   lastEventId?: string;
@@ -35,15 +35,27 @@ function toChange(m: EventSourceMessage): WatchChange {
   }
   event.id = m.id ?? '';
   if (event.shard === undefined) {
-    const shard = Number(event.id.slice(0, event.id.indexOf(':')));
+    // The id is <shard>:<version>, the shard named like persistent/0/3 or just 3.
+    const shardName = event.id.slice(0, event.id.lastIndexOf(':'));
+    const shard = Number(shardName.slice(shardName.lastIndexOf('/') + 1));
     event.shard = Number.isSafeInteger(shard) ? shard : 0;
   }
   return event;
 }
 
+function watchErrorOf(data: string): SquallError {
+  let body: unknown;
+  try {
+    body = JSON.parse(data);
+  } catch {
+    body = undefined;
+  }
+  return SquallError.fromBody(500, body);
+}
+
 /**
- * GET /v1/watch as an async iterator. A dropped connection (network error, stream end, 503 with Retry-After)
- * is reopened with Last-Event-ID set to the last event seen, so no change is lost or repeated across a drop;
+ * GET /v1/watch as an async iterator. A dropped connection (network error, stream end, 503 with Retry-After,
+ * an `event: error` of a 503 kind such as a watcher that fell behind) is reopened with Last-Event-ID set to the last event seen, so no change is lost or repeated across a drop;
  * after watchReconnectsMax failures in a row with no event in between it throws `unavailable`. Each watch has
  * its own connection so a long stream never holds a connection of the request pool.
  */
@@ -90,11 +102,20 @@ export async function* watchChanges(
           parser.reset();
           pending.length = 0;
           const decoder = new TextDecoder();
-          for await (const chunk of res.body) {
+          stream: for await (const chunk of res.body) {
             parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
             for (let i = 0; i < pending.length; i++) {
               if (signal?.aborted) return;
-              const change = toChange(pending[i]!);
+              const m = pending[i]!;
+              if (m.event === 'error') {
+                // The node ends the stream with an error event: a 503 kind (a watcher that fell behind, a node
+                // shutting down) is resumed from the last event; anything else is the caller's to see.
+                const error = watchErrorOf(m.data);
+                if (error.status !== 503) throw error;
+                lastProblem = `${error.code}: ${error.message}`;
+                break stream;
+              }
+              const change = toChange(m);
               if (change.id !== '') lastId = change.id;
               failures = 0;
               yield change;

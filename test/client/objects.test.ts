@@ -139,8 +139,9 @@ t.test('history: one page and every page through the iterator', async (t) => {
   t.equal(all.length, 8);
   t.equal(all[7]!.deleted, true, 'the delete is in the history');
   t.equal(fake.requests.length - before, 3, '8 versions in pages of 3');
-  t.equal(queryOf(fake.requests[before]!.url).get('cursor'), null, 'the first page has no cursor');
-  t.equal(queryOf(fake.requests[before + 1]!.url).get('cursor'), page.next, 'the next page asks with the cursor');
+  t.equal(queryOf(fake.requests[before]!.url).get('from'), null, 'the first page has no start');
+  t.equal(queryOf(fake.requests[before + 1]!.url).get('from'), page.next, "the next page starts at the previous page's next");
+  t.equal(queryOf(fake.requests[before + 1]!.url).get('limit'), '3');
 
   const ranged = await client.history('/p/h', { from: versions[2]!, to: versions[4]! });
   t.same(ranged.versions.map((v) => v.version), versions.slice(2, 5));

@@ -100,3 +100,32 @@ t.test('abort and break end the watch without an error and close its connection'
   for (let i = 0; i < 400 && live.size > 0; i++) await new Promise((r) => setTimeout(r, 5));
   t.equal(live.size, 0, 'the server saw both streams close');
 });
+
+t.test('an error event of a 503 kind (watcher fell behind) resumes; another error event ends the watch', async (t) => {
+  const { client, fake } = await withPool(t, {}, { watchDropAfter: 3, watchCutWith: 'error-event' });
+  const versions: number[] = [];
+  for (let i = 0; i < 7; i++) versions.push((await client.put(`/p/k${i}`, String(i))).version);
+  const changes = await take(client.watch('/p/', { fromVersion: versions[0]! }), 7);
+  t.same(changes.map((c) => c.version), versions, 'every change once, in order');
+  t.equal(fake.watchConnections.length, 3);
+  t.equal(fake.watchConnections[1]!.lastEventId, `0:${versions[2]}`);
+
+  const sse = `id: 0:1\ndata: ${JSON.stringify({ key: '/p/x', version: 1, timestamp_us: 5, op: 'put', size: 1 })}\n\n` +
+    `event: error\ndata: ${JSON.stringify({ error: { code: 'bad_parameter', message: 'no such position' } })}\n\n`;
+  fake.fault({ kind: 'answer', match: /^\/v1\/watch/, status: 200, body: sse, headers: { 'content-type': 'text/event-stream' } });
+  const seen: number[] = [];
+  const err = await (async () => {
+    for await (const c of client.watch('/p/')) seen.push(c.version);
+  })().catch((e: unknown) => e);
+  t.same(seen, [1], 'the event before the error is delivered');
+  t.match(err, { code: 'bad_parameter', message: 'no such position' });
+});
+
+t.test('the shard of an event comes from its data, or from its id when the data has none', async (t) => {
+  const { client, fake } = await withPool(t);
+  const sse = `id: persistent/0/3:7\ndata: ${JSON.stringify({ key: '/p/x', version: 7, timestamp_us: 5, op: 'put', size: 1 })}\n\n` +
+    `id: persistent/0/3:8\ndata: ${JSON.stringify({ key: '/p/x', version: 8, timestamp_us: 6, op: 'put', size: 1, shard: 5 })}\n\n`;
+  fake.fault({ kind: 'answer', match: /^\/v1\/watch/, status: 200, body: sse, headers: { 'content-type': 'text/event-stream' } });
+  const changes = await take(client.watch('/p/'), 2);
+  t.same(changes.map((c) => [c.id, c.shard]), [['persistent/0/3:7', 3], ['persistent/0/3:8', 5]]);
+});
