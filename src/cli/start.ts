@@ -17,11 +17,18 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
     .option('--host <host>', 'HTTP listen address', '127.0.0.1')
     .option('--config <file>', 'configuration file')
     .addHelpText('after', fmt.examples(['squall start', 'squall start --data /var/lib/squall --port 9090', 'npm start -- --port 9090 --data ./data2']))
-    .action(async (o: { data: string; port: number; host: string; config?: string }) => {
+    .action(async (o: { data: string; port: number; host: string; config?: string }, cmd: Command) => {
       // Loaded here so that client commands do not load the server.
       const { startNode } = await import('../node/index.js');
-      const node = await startNode({ dataDir: o.data, port: o.port, host: o.host, ...(o.config !== undefined ? { configFile: o.config } : {}) });
-      ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${o.data})\n`);
+      // Flags given on the command line override the config file; their defaults do not (they equal the file's).
+      const given = (name: string): boolean => cmd.getOptionValueSource(name) === 'cli';
+      const node = await startNode({
+        ...(o.config === undefined || given('data') ? { dataDir: o.data } : {}),
+        ...(o.config === undefined || given('port') ? { port: o.port } : {}),
+        ...(o.config === undefined || given('host') ? { host: o.host } : {}),
+        ...(o.config !== undefined ? { configFile: o.config } : {}),
+      });
+      ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${node.config.dataDir})\n`);
       await new Promise<void>((resolve, reject) => {
         let stopping = false;
         const stop = (signal: NodeJS.Signals) => {
