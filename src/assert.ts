@@ -10,3 +10,8 @@ export class AssertionFailure extends Error {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionFailure(message);
 }
+
+/** For hot paths: `if (!cond) fail(\`...\`)` builds the message only when the invariant is broken. */
+export function fail(message: string): never {
+  throw new AssertionFailure(message);
+}

@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 
 /**
  * Binary layouts of what a shard keeps in LMDB (little-endian). Hand-rolled rather than msgpack because
@@ -71,7 +71,7 @@ export function encodeLogEntry(e: LogEntry): Buffer {
 
 /** Decodes a log entry; the value is copied out of `buf` only when `copyValue` (buf may be reused). */
 export function decodeLogEntry(buf: Buffer, copyValue: boolean): LogEntry {
-  assert(buf[0] === FORMAT, `unknown log entry format ${buf[0]}`);
+  if (buf[0] !== FORMAT) fail(`unknown log entry format ${buf[0]}`);
   const keyLen = buf.readUInt16LE(26);
   const typeLen = buf.readUInt16LE(28);
   const valueStart = LOG_HEADER_BYTES + keyLen + typeLen;

@@ -1,30 +1,36 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
+import { GroupCommit } from './group-commit.js';
 import { ShardLog } from './shard-log.js';
 
 /**
  * One LMDB environment per node (DESIGN.md "Storage"). Holds the node's own metadata (the view counter)
- * and one ShardLog (a few named databases) per shard. Writes from the whole node share LMDB's write
- * batches: everything queued in one event-loop turn commits in one transaction, and `durable()` taken
- * right after queuing resolves once that transaction is synced to disk (group commit).
+ * and one ShardLog (a few named databases) per shard. Shard writes are staged and committed by one
+ * GroupCommit for the whole node: one transaction per disk sync, whatever arrived meanwhile.
  */
 export interface NodeStorageOptions {
   /** Directory of the environment; created if missing. */
   path: string;
   /** Upper bound on named databases (4 per shard plus a few). */
   databasesMax: number;
+  /** Most staged writes one transaction takes (bounds the time a commit holds the event loop). */
+  commitWritesMax?: number;
 }
+
+export const COMMIT_WRITES_MAX_DEFAULT = 50_000;
 
 export class NodeStorage {
   readonly root: RootDatabase;
   readonly meta: Database<unknown, string>;
+  readonly commits: GroupCommit;
   readonly #shards = new Map<string, ShardLog>();
   #closed = false;
 
-  private constructor(root: RootDatabase) {
+  private constructor(root: RootDatabase, commitWritesMax: number) {
     this.root = root;
     this.meta = root.openDB<unknown, string>({ name: 'node:meta', encoding: 'msgpack' });
+    this.commits = new GroupCommit(root, commitWritesMax);
   }
 
   static open(options: NodeStorageOptions): NodeStorage {
@@ -32,28 +38,28 @@ export class NodeStorage {
     mkdirSync(options.path, { recursive: true });
     // noSubdir: false explicitly: lmdb-js treats a path with an extension as a file otherwise.
     const root = open({ path: options.path, noSubdir: false, maxDbs: options.databasesMax });
-    return new NodeStorage(root);
+    return new NodeStorage(root, options.commitWritesMax ?? COMMIT_WRITES_MAX_DEFAULT);
   }
 
   /** The shard's log, opened on first use. `volatile` logs are emptied when opened (they do not survive restarts). */
   shard(name: string, volatile: boolean): ShardLog {
     let log = this.#shards.get(name);
     if (!log) {
-      log = new ShardLog(this.root, name);
+      log = new ShardLog(this.root, name, this.commits);
       if (volatile) log.clearSync();
       this.#shards.set(name, log);
     }
     return log;
   }
 
-  /** Resolves when every write queued so far is committed and synced to disk. Call it in the turn that queued them. */
+  /** Resolves when every write staged or made so far is committed and synced to disk. */
   durable(): Promise<unknown> {
-    return Promise.resolve(this.root.flushed);
+    return this.commits.durable();
   }
 
-  /** Resolves when every write queued so far is committed (visible to reads), not necessarily synced. */
+  /** Resolves when every write staged so far is committed (visible to LMDB reads), not necessarily synced. */
   committed(): Promise<unknown> {
-    return Promise.resolve(this.root.committed);
+    return this.commits.committed();
   }
 
   /** Starts a new view at every start: the previous one + 1, saved durably before it is used. */

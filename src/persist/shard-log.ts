@@ -1,4 +1,5 @@
 import type { Database, RootDatabase } from 'lmdb';
+import type { GroupCommit, StagedDb } from './group-commit.js';
 import {
   decodeIndexRecord,
   decodeLogEntry,
@@ -20,8 +21,8 @@ import {
  *         so the newest entry at or before t is one reverse lookup)
  *   rid   [generation, request id] → first result of an idempotent request
  *
- * Writes are queued (lmdb-js async puts, batched per event-loop turn); reads see only committed data, the
- * store keeps an overlay for what is delivered but not yet committed. Nothing here knows about the
+ * Writes are staged in the node's GroupCommit and reach LMDB in order, one transaction per disk sync;
+ * reads see only committed data, so the store keeps an overlay of what is applied but not yet committed. Nothing here knows about the
  * multicast or HTTP.
  */
 export type IndexKey = [string, number];
@@ -33,9 +34,11 @@ export class ShardLog {
   readonly #index: Database<Buffer, IndexKey>;
   readonly #time: Database<number, number>;
   readonly #rid: Database<Buffer, [number, string]>;
+  readonly #commits: GroupCommit;
 
-  constructor(root: RootDatabase, name: string) {
+  constructor(root: RootDatabase, name: string, commits: GroupCommit) {
     this.name = name;
+    this.#commits = commits;
     this.#log = root.openDB<Buffer, number>({ name: `${name}:log`, encoding: 'binary' });
     this.#index = root.openDB<Buffer, IndexKey>({ name: `${name}:index`, encoding: 'binary' });
     this.#time = root.openDB<number, number>({ name: `${name}:time`, encoding: 'ordered-binary' });
@@ -49,12 +52,13 @@ export class ShardLog {
     this.#rid.clearSync();
   }
 
-  // ---- writes (queued; durable once NodeStorage.durable() taken after them resolves) ----
+  // ---- writes (staged; durable once NodeStorage.durable() taken after them resolves) ----
 
-  /** Queues a new version: log entry, index record. Returns the encoded index record's size field. */
+  /** Stages a new version: log entry and index record. */
   append(version: number, entry: LogEntry): void {
-    this.#log.put(version, encodeLogEntry(entry));
-    this.#index.put(
+    this.#commits.put(this.#log as unknown as StagedDb, version, encodeLogEntry(entry));
+    this.#commits.put(
+      this.#index as unknown as StagedDb,
       [entry.key, version],
       encodeIndexRecord({
         timestampUs: entry.timestampUs,
@@ -67,37 +71,37 @@ export class ShardLog {
 
   /** Queues "the highest version with timestamp t is v" (t's versions only grow). */
   markTime(timestampUs: number, version: number): void {
-    this.#time.put(timestampUs, version);
+    this.#commits.put(this.#time as unknown as StagedDb, timestampUs, version);
   }
 
   /** Queues the removal of one version of a key (retention). */
   removeVersion(key: string, version: number): void {
-    this.#log.remove(version);
-    this.#index.remove([key, version]);
+    this.#commits.remove(this.#log as unknown as StagedDb, version);
+    this.#commits.remove(this.#index as unknown as StagedDb, [key, version]);
   }
 
   putTrimRecord(key: string, record: TrimRecord): void {
-    this.#index.put([key, TRIM_SLOT], encodeTrimRecord(record));
+    this.#commits.put(this.#index as unknown as StagedDb, [key, TRIM_SLOT], encodeTrimRecord(record));
   }
 
   removeTimeBefore(timestampUs: number, countMax: number): number {
     let n = 0;
     for (const t of this.#time.getKeys({ end: timestampUs, limit: countMax })) {
-      this.#time.remove(t);
+      this.#commits.remove(this.#time as unknown as StagedDb, t);
       n++;
     }
     return n;
   }
 
   putRequestResult(generation: number, requestId: string, result: Buffer): void {
-    this.#rid.put([generation, requestId], result);
+    this.#commits.put(this.#rid as unknown as StagedDb, [generation, requestId], result);
   }
 
   /** Queues removal of request results of generations < `generationMin`, at most `countMax`; returns how many. */
   removeRequestsBefore(generationMin: number, countMax: number): number {
     let n = 0;
     for (const k of this.#rid.getKeys({ end: [generationMin], limit: countMax })) {
-      this.#rid.remove(k);
+      this.#commits.remove(this.#rid as unknown as StagedDb, k);
       n++;
     }
     return n;

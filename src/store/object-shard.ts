@@ -1,6 +1,6 @@
 import { pack, unpack } from 'msgpackr';
 import type { ErrorCode, PoolType } from '../api/types.js';
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import type { IndexRecord, LogEntry, TrimRecord } from '../persist/entry-codec.js';
 import type { ShardLog } from '../persist/shard-log.js';
 import type { Delivered } from '../transport/ordered-shard.js';
@@ -166,7 +166,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   }
 
   #append(d: Delivered, key: string, value: Uint8Array, contentType: string, deleted: boolean, current: Found | null): ObjectOpResult {
-    assert(d.version > this.#lastWriteVersion, `${this.name}: version ${d.version} not above last write ${this.#lastWriteVersion}`);
+    if (!(d.version > this.#lastWriteVersion)) fail(`${this.name}: version ${d.version} not above last write ${this.#lastWriteVersion}`);
     const previousVersionByKey = current ? current.record.version : -1;
     const entry: LogEntry = {
       key,

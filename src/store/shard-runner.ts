@@ -1,5 +1,5 @@
 import { SquallError } from '../api/errors.js';
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { NodeStorage } from '../persist/node-storage.js';
 import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from '../transport/ordered-shard.js';
@@ -214,7 +214,7 @@ export abstract class ShardRunner<R> {
     while (this.#batches.length > 0 && this.#batches[0]!.done) {
       const b = this.#batches.shift()!;
       this.#unfinished -= b.ops;
-      assert(this.#unfinished >= 0, `unfinished ops negative on ${this.name}`);
+      if (!(this.#unfinished >= 0)) fail(`unfinished ops negative on ${this.name}`);
       this.onDurable(b.lastVersion);
       this.channel.reportPersisted(b.lastVersion);
     }

@@ -2,7 +2,7 @@ import { SquallError } from '../api/errors.js';
 import { assertKey, assertPoolPath } from '../api/keys.js';
 import { shardOf } from '../api/shard-hash.js';
 import type { Durability, HistoryEntry, KeyEntry, PoolSpec, PoolType, WriteResult } from '../api/types.js';
-import { assert } from '../assert.js';
+import { fail } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { IndexRecord, LogEntry } from '../persist/entry-codec.js';
 import type { NodeStorage } from '../persist/node-storage.js';
@@ -251,7 +251,7 @@ export class Store {
     const { applied, pool, shard } = submitted;
     const r = applied.result;
     if (r.kind === 'failed') throw new SquallError(r.code, r.message, r.details);
-    assert(r.kind === 'written', `a write applied as ${r.kind}`);
+    if (!(r.kind === 'written')) fail(`a write applied as ${r.kind}`);
     const durability: Durability = asked ?? (pool.type === 'persistent' ? 'persisted' : 'delivered');
     if (durability === 'persisted') await shard.waitPersisted(r.version, this.limits.readWaitMsMax);
     return {

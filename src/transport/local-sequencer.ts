@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { assert, fail } from '../assert.js';
 import type { ClockUs } from './clock.js';
 import { HybridClock } from './hlc.js';
 import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from './ordered-shard.js';
@@ -71,7 +71,7 @@ export class LocalSequencer implements OrderedShard {
   }
 
   send(payload: Uint8Array): boolean {
-    assert(!this.#closed, `send on closed shard ${this.name}`);
+    if (this.#closed) fail(`send on closed shard ${this.name}`);
     if (this.#queue.length >= this.#windowPayloads) {
       this.#refused = true;
       return false;
@@ -85,7 +85,7 @@ export class LocalSequencer implements OrderedShard {
   }
 
   reportPersisted(version: number): void {
-    assert(version <= this.#deliveredVersion, `persisted ${version} beyond delivered ${this.#deliveredVersion}`);
+    if (version > this.#deliveredVersion) fail(`persisted ${version} beyond delivered ${this.#deliveredVersion}`);
     if (version <= this.#persistedVersion) return;
     this.#persistedVersion = version;
     while (this.#unpersisted.length > 0 && this.#unpersisted[0]!.version <= version) this.#unpersisted.shift();
@@ -115,7 +115,7 @@ export class LocalSequencer implements OrderedShard {
     if (this.#closed || this.#queue.length === 0) return;
     const payloads = this.#queue;
     this.#queue = [];
-    assert(this.#nextSeq + payloads.length - 1 <= SEQ_MAX, `shard ${this.name}: sequence space of view exhausted`);
+    if (this.#nextSeq + payloads.length - 1 > SEQ_MAX) fail(`shard ${this.name}: sequence space of view exhausted`);
     const timestampUs = this.#hlc.tick(this.#clock());
     const batch: Delivered[] = new Array(payloads.length);
     for (let i = 0; i < payloads.length; i++) {

@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { fail } from '../assert.js';
 
 /**
  * Versions: `view * 2^32 + seq`, held in a JS number. Safe while view < 2^21 (2^21 * 2^32 = 2^53).
@@ -10,8 +10,8 @@ export const SEQ_MAX = 2 ** 32 - 1;
 const TWO_32 = 2 ** 32;
 
 export function makeVersion(view: number, seq: number): number {
-  assert(Number.isInteger(view) && view >= 0 && view <= VIEW_MAX, `view ${view} out of range 0..${VIEW_MAX}`);
-  assert(Number.isInteger(seq) && seq >= 0 && seq <= SEQ_MAX, `seq ${seq} out of range 0..${SEQ_MAX}`);
+  if (!(Number.isInteger(view) && view >= 0 && view <= VIEW_MAX)) fail(`view ${view} out of range 0..${VIEW_MAX}`);
+  if (!(Number.isInteger(seq) && seq >= 0 && seq <= SEQ_MAX)) fail(`seq ${seq} out of range 0..${SEQ_MAX}`);
   return view * TWO_32 + seq;
 }
 
