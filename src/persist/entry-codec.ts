@@ -12,7 +12,8 @@ import { assert, fail } from '../assert.js';
  *   30 key bytes, content-type bytes, value bytes (to the end)
  *
  * Per-key index record ([key, version] → record), everything a history or listing needs without the log:
- *   0 u8 flags   1 f64 timestampUs   9 f64 previousVersionByKey   17 u32 size   (21 bytes)
+ *   0 u8 flags   1 f64 timestampUs   9 f64 previousVersionByKey   17 u32 size   21 f64 ordinal   (29 bytes)
+ *   ordinal: 1 for a key's first version, +1 for each next one (deletes included); count retention uses it
  *
  * Trim record ([key, -1] → record), present once retention trimmed a key:
  *   0 f64 oldest version ever   8 f64 its timestamp   16 f64 first retained version   24 f64 its timestamp
@@ -21,7 +22,7 @@ import { assert, fail } from '../assert.js';
 export const FLAG_TOMBSTONE = 1;
 const FORMAT = 1;
 const LOG_HEADER_BYTES = 30;
-export const INDEX_RECORD_BYTES = 21;
+export const INDEX_RECORD_BYTES = 29;
 const TRIM_RECORD_BYTES = 32;
 const U16_MAX = 0xffff;
 
@@ -42,6 +43,8 @@ export interface IndexRecord {
   previousVersionByKey: number;
   size: number;
   deleted: boolean;
+  /** 1 for the key's first version, one more for each later one. */
+  ordinal: number;
 }
 
 export interface TrimRecord {
@@ -93,6 +96,7 @@ export function encodeIndexRecord(r: Omit<IndexRecord, 'version'>): Buffer {
   out.writeDoubleLE(r.timestampUs, 1);
   out.writeDoubleLE(r.previousVersionByKey, 9);
   out.writeUInt32LE(r.size, 17);
+  out.writeDoubleLE(r.ordinal, 21);
   return out;
 }
 
@@ -104,6 +108,7 @@ export function decodeIndexRecord(version: number, buf: Uint8Array): IndexRecord
     timestampUs: b.readDoubleLE(1),
     previousVersionByKey: b.readDoubleLE(9),
     size: b.readUInt32LE(17),
+    ordinal: b.readDoubleLE(21),
   };
 }
 

@@ -55,18 +55,9 @@ export class ShardLog {
   // ---- writes (staged; durable once NodeStorage.durable() taken after them resolves) ----
 
   /** Stages a new version: log entry and index record. */
-  append(version: number, entry: LogEntry): void {
+  append(version: number, entry: LogEntry, record: IndexRecord): void {
     this.#commits.put(this.#log as unknown as StagedDb, version, encodeLogEntry(entry));
-    this.#commits.put(
-      this.#index as unknown as StagedDb,
-      [entry.key, version],
-      encodeIndexRecord({
-        timestampUs: entry.timestampUs,
-        previousVersionByKey: entry.previousVersionByKey,
-        size: entry.value.byteLength,
-        deleted: entry.deleted,
-      }),
-    );
+    this.#commits.put(this.#index as unknown as StagedDb, [entry.key, version], encodeIndexRecord(record));
   }
 
   /** Queues "the highest version with timestamp t is v" (t's versions only grow). */

@@ -50,6 +50,13 @@ export interface ShardEvent {
   size: number;
 }
 
+interface Touched {
+  keys: string[];
+  trims: string[];
+  requests: string[];
+  removed: string[];
+}
+
 interface OverlayVersion {
   record: IndexRecord;
   entry: LogEntry;
@@ -72,11 +79,13 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   readonly #overlay = new Map<string, OverlayVersion[]>();
   /** Trim records written but not yet durable. */
   readonly #overlayTrims = new Map<string, TrimRecord>();
+  /** Versions removed by retention but not yet durable ("key\0version"): LMDB reads must skip them. */
+  readonly #overlayRemoved = new Set<string>();
   /** Request results written but not yet durable. */
   readonly #overlayRequests = new Map<string, Buffer>();
   /** Keys and request ids touched per pending batch, to drop from the overlays when durable. */
-  #touched: { keys: string[]; trims: string[]; requests: string[] } = { keys: [], trims: [], requests: [] };
-  readonly #pendingTouched: Array<{ lastVersion: number; keys: string[]; trims: string[]; requests: string[] }> = [];
+  #touched: Touched = { keys: [], trims: [], requests: [], removed: [] };
+  readonly #pendingTouched: Array<Touched & { lastVersion: number }> = [];
   #lastWriteVersion: number;
   /** Receives every applied change while someone is watching. */
   onChange: ((e: ShardEvent) => void) | null = null;
@@ -177,8 +186,9 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       contentType,
       value,
     };
-    const record: IndexRecord = { version: d.version, timestampUs: d.timestampUs, previousVersionByKey, size: value.byteLength, deleted };
-    this.log.append(d.version, entry);
+    const ordinal = current ? current.record.ordinal + 1 : 1;
+    const record: IndexRecord = { version: d.version, timestampUs: d.timestampUs, previousVersionByKey, size: value.byteLength, deleted, ordinal };
+    this.log.append(d.version, entry, record);
     let versions = this.#overlay.get(key);
     if (!versions) this.#overlay.set(key, (versions = []));
     versions.push({ record, entry });
@@ -188,7 +198,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     this.#markTimePending = d;
     this.#lastWriteVersion = d.version;
     const pool = this.#pools.forKey(key);
-    if (pool?.retain?.versions !== undefined) this.#trimToCount(key, pool.retain.versions);
+    if (pool?.retain?.versions !== undefined) this.#trimToCount(key, pool.retain.versions, ordinal);
     this.onChange?.({ shard: this, key, version: d.version, timestampUs: d.timestampUs, deleted, size: value.byteLength });
     return {
       kind: 'written',
@@ -215,7 +225,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       this.#markTimePending = null;
     }
     this.#pendingTouched.push({ lastVersion, ...this.#touched });
-    this.#touched = { keys: [], trims: [], requests: [] };
+    this.#touched = { keys: [], trims: [], requests: [], removed: [] };
   }
 
   protected override onDurable(lastVersion: number): void {
@@ -231,16 +241,23 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       }
       for (const key of t.trims) this.#overlayTrims.delete(key);
       for (const id of t.requests) this.#overlayRequests.delete(id);
+      for (const id of t.removed) this.#overlayRemoved.delete(id);
     }
   }
 
   // ---- retention ----
 
-  /** Count retention at write time: keep the newest `keep` versions (bounded work per write). */
-  #trimToCount(key: string, keep: number): void {
-    const newest = this.#newestVersions(key, Infinity, keep + this.#limits.trimPerWriteMax);
-    if (newest.length <= keep) return;
-    this.#trim(key, newest[keep - 1]!, newest.slice(keep));
+  /**
+   * Count retention at write time: versions with ordinal ≤ newest - keep go, oldest first, at most
+   * trimPerWriteMax per write (later writes and the sweep take the rest). Reads only the oldest versions.
+   */
+  #trimToCount(key: string, keep: number, newestOrdinal: number): void {
+    const cutoff = newestOrdinal - keep;
+    if (cutoff <= 0) return;
+    const oldest = this.#oldestVersions(key, this.#limits.trimPerWriteMax + 1);
+    let n = 0;
+    while (n < oldest.length - 1 && n < this.#limits.trimPerWriteMax && oldest[n]!.ordinal <= cutoff) n++;
+    if (n > 0) this.#trim(key, oldest[n]!, oldest.slice(0, n), oldest[0]!);
   }
 
   #applySweep(_d: Delivered, op: SweepOp): ObjectOpResult {
@@ -261,32 +278,37 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     return { kind: 'swept', next: more ? last : null, trimmed };
   }
 
-  /** Age retention: versions older than the one current at `cutUs` go. Returns how many. */
+  /**
+   * Age retention: every version older than the one current at `cutUs` goes, oldest first, bounded per
+   * call. Among the oldest versions read, the newest with timestamp ≤ cut is kept (it may be the value
+   * current at the cut, or an older one if more remain beyond the window: then the next sweep goes on).
+   */
   #trimByAge(key: string, cutUs: number): number {
-    const atCut = this.#newestVersions(key, Infinity, this.#limits.trimPerWriteMax + 1).filter((v) => v.timestampUs <= cutUs);
-    if (atCut.length <= 1) return 0;
-    this.#trim(key, atCut[0]!, atCut.slice(1));
-    return atCut.length - 1;
+    const oldest = this.#oldestVersions(key, this.#limits.trimPerWriteMax + 1);
+    let atCut = 0;
+    while (atCut < oldest.length && oldest[atCut]!.timestampUs <= cutUs) atCut++;
+    const n = atCut - 1; // versions before the last one at or before the cut
+    if (n <= 0) return 0;
+    this.#trim(key, oldest[n]!, oldest.slice(0, n), oldest[0]!);
+    return n;
   }
 
-  /** Removes `gone` (newest first, all older than `kept`) and records the trim point. */
-  #trim(key: string, kept: IndexRecord, gone: IndexRecord[]): void {
+  /** Removes `gone` (ascending, all older than `kept`) and records the trim point. */
+  #trim(key: string, kept: IndexRecord, gone: IndexRecord[], oldestNow: IndexRecord): void {
     const previous = this.trimRecord(key);
-    let oldest = previous ? { version: previous.oldestVersion, timestampUs: previous.oldestTimestampUs } : gone[gone.length - 1]!;
-    if (!previous) {
-      const first = this.log.history(key, 0, Number.MAX_SAFE_INTEGER, 1)[0];
-      if (first && first.version < oldest.version) oldest = first;
-    }
     const record: TrimRecord = {
-      oldestVersion: oldest.version,
-      oldestTimestampUs: oldest.timestampUs,
+      oldestVersion: previous ? previous.oldestVersion : oldestNow.version,
+      oldestTimestampUs: previous ? previous.oldestTimestampUs : oldestNow.timestampUs,
       retainedVersion: kept.version,
       retainedTimestampUs: kept.timestampUs,
     };
     const versions = this.#overlay.get(key);
     for (const g of gone) {
-      assert(g.version < kept.version, 'trimmed versions are older than the kept one');
+      if (g.version >= kept.version) fail(`${this.name}: trimming ${key}@${g.version} at or above the kept ${kept.version}`);
       this.log.removeVersion(key, g.version);
+      const id = `${key}\u0000${g.version}`;
+      this.#overlayRemoved.add(id);
+      this.#touched.removed.push(id);
       if (versions) {
         const i = versions.findIndex((v) => v.record.version === g.version);
         if (i >= 0) versions.splice(i, 1);
@@ -296,6 +318,28 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     this.log.putTrimRecord(key, record);
     this.#overlayTrims.set(key, record);
     this.#touched.trims.push(key);
+  }
+
+  /** The key's oldest versions, ascending, at most `limit`: LMDB's (minus pending removals), then the overlay's. */
+  #oldestVersions(key: string, limit: number): IndexRecord[] {
+    const out: IndexRecord[] = [];
+    const removed = this.#overlayRemoved.size > 0;
+    // pending removals may hide up to as many LMDB records as there are: read that many more
+    const extra = removed ? Math.min(this.#overlayRemoved.size, 4 * limit) : 0;
+    for (const r of this.log.history(key, 0, Number.MAX_SAFE_INTEGER, limit + extra)) {
+      if (removed && this.#overlayRemoved.has(`${key}\u0000${r.version}`)) continue;
+      out.push(r);
+      if (out.length >= limit) return out;
+    }
+    const versions = this.#overlay.get(key);
+    if (versions) {
+      const after = out.length > 0 ? out[out.length - 1]!.version : -1;
+      for (const v of versions) {
+        if (out.length >= limit) break;
+        if (v.record.version > after) out.push(v.record);
+      }
+    }
+    return out;
   }
 
   // ---- reads ----
@@ -311,22 +355,6 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     }
     const record = this.log.latest(key, maxVersion);
     return record ? { record, entry: null } : null;
-  }
-
-  /** Newest versions (overlay then LMDB), newest first, at most `limit`, version ≤ maxVersion. */
-  #newestVersions(key: string, maxVersion: number, limit: number): IndexRecord[] {
-    const out: IndexRecord[] = [];
-    const versions = this.#overlay.get(key);
-    if (versions) {
-      for (let i = versions.length - 1; i >= 0 && out.length < limit; i--) {
-        if (versions[i]!.record.version <= maxVersion) out.push(versions[i]!.record);
-      }
-    }
-    if (out.length < limit) {
-      const below = out.length > 0 ? Math.min(maxVersion, out[out.length - 1]!.version - 1) : maxVersion;
-      out.push(...this.log.newest(key, below, limit - out.length));
-    }
-    return out;
   }
 
   trimRecord(key: string): TrimRecord | null {

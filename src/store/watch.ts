@@ -171,7 +171,7 @@ export class WatchHub {
   readonly #limits: StoreLimits;
   readonly #logger: Logger;
   /** Per shard (by order): applied events not yet released, ascending versions. */
-  readonly #pending: Pending[][];
+  #pending: Pending[][];
   readonly #watchers = new Set<Watcher>();
   /** Every event with timestamp < this has been released. */
   #releasedBelowUs = 0;
@@ -205,19 +205,27 @@ export class WatchHub {
     let frontierUs = Infinity;
     for (const s of this.#shards) frontierUs = Math.min(frontierUs, s.frontiers.stabilityFrontierUs);
     if (frontierUs > this.#releasedBelowUs) this.#releasedBelowUs = frontierUs;
-    const out: Pending[] = [];
+    const watched = this.#watchers.size > 0;
+    let out: Pending[] = [];
     let remaining = 0;
-    for (const list of this.#pending) {
+    for (let i = 0; i < this.#pending.length; i++) {
+      const list = this.#pending[i]!;
       let n = 0;
       while (n < list.length && list[n]!.timestampUs < frontierUs) n++;
-      if (n > 0) out.push(...list.splice(0, n));
-      remaining += list.length;
+      if (n === list.length) {
+        if (watched) out = out.length === 0 ? list : out.concat(list);
+        this.#pending[i] = [];
+      } else if (n > 0) {
+        const released = list.splice(0, n);
+        if (watched) out = out.length === 0 ? released : out.concat(released);
+      }
+      remaining += this.#pending[i]!.length;
     }
     if (remaining === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = null;
     }
-    if (out.length === 0 || this.#watchers.size === 0) return;
+    if (out.length === 0) return;
     out.sort((a, b) => a.timestampUs - b.timestampUs || a.shard.info.order - b.shard.info.order || a.version - b.version);
     for (const p of out) {
       const e = toReleased(p.shard, p.key, p.version, p.timestampUs, p.deleted, p.size);

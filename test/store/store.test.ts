@@ -322,3 +322,35 @@ t.test('restart: state, versions and timestamps come back from LMDB alone; reque
   t.ok(after.timestamp_us >= written[19]!.timestamp_us, 'timestamps keep not decreasing');
   await rejectsWith(t, store.get('/p/k0', { version: written[0]!.version }), 'trimmed');
 });
+
+t.test('count retention under a burst of concurrent writes keeps exactly the newest n', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/burst', { type: 'persistent', retain: { versions: 3 } });
+    const writes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.put('/burst/k', Buffer.from(`v${i}`), { durability: 'delivered' })));
+    await store.put('/burst/k', Buffer.from('last')); // persisted: everything before it is durable too
+    const h = store.history('/burst/k');
+    const newest = [...writes.map((w) => w.version)].sort((a, b) => a - b).slice(-2);
+    t.equal(h.versions.length, 3, 'three versions kept');
+    t.same(h.versions.slice(0, 2).map((v) => v.version), newest, 'the newest ones');
+    await rejectsWith(t, store.get('/burst/k', { version: newest[0]! - 1 }), 'trimmed');
+  });
+});
+
+t.test('a large count retention reads only the oldest versions per write', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/big', { type: 'persistent', retain: { versions: 1000 } });
+    const first = [];
+    for (let i = 0; i < 1010; i++) first.push((await store.put('/big/k', Buffer.from(String(i)), { durability: i % 100 === 99 ? 'persisted' : 'delivered' })).version);
+    await store.put('/big/k', Buffer.from('x'));
+    const all: number[] = [];
+    let from: number | undefined;
+    for (;;) {
+      const page = store.history('/big/k', { limit: 500, ...(from !== undefined ? { from } : {}) });
+      all.push(...page.versions.map((v) => v.version));
+      if (!page.next) break;
+      from = Number(page.next);
+    }
+    t.equal(all.length, 1000);
+    t.equal(all[0], first[11], 'the oldest kept is the 1000th newest');
+  });
+});
