@@ -24,14 +24,8 @@ export interface WatchPosition {
   after: Position | null;
 }
 
-interface Pending {
-  shard: ObjectShard;
-  key: string;
-  version: number;
-  timestampUs: number;
-  deleted: boolean;
-  size: number;
-}
+/** An applied change waiting to be released. */
+type Pending = ShardEvent;
 
 /** A place in the total order of released events. */
 export interface Position {
@@ -194,7 +188,7 @@ export class WatchHub {
   }
 
   #applied(e: ShardEvent): void {
-    this.#pending[e.shard.info.order]!.push({ shard: e.shard, key: e.key, version: e.version, timestampUs: e.timestampUs, deleted: e.deleted, size: e.size });
+    this.#pending[e.shard.info.order]!.push(e);
     if (!this.#timer && !this.#closed) {
       this.#timer = setInterval(() => this.#release(), this.#limits.watchTickMs);
     }
