@@ -46,8 +46,6 @@ export interface DriverListener {
   linkUp(peer: number, incarnation: number): void;
   /** The established link to `peer` broke. */
   linkDown(peer: number): void;
-  /** The driver finished handling a batch of I/O events; the core may act on what arrived (coalescing point). */
-  turn(): void;
 }
 
 export interface TransportDriver {
