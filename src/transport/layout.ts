@@ -13,6 +13,9 @@ import type { SubgroupConfig } from './config.js';
  * - a non-reserved member is in at most one shard across all subgroups;
  * - shards are first filled up to their minimum, round-robin, then up to `replicas`, taking unassigned
  *   members in rank order; members left over are unassigned (spares that fill in after failures);
+ * - a shard still below its minimum then takes the highest-ranked non-reserved member of the largest
+ *   shard that is above its own minimum (so failures never leave one shard empty while another has
+ *   spare replicas);
  * - a shard with fewer than minReplicas members is not provisioned and orders nothing in that view;
  * - each shard's member list is in view rank order (its index is the member's sender rank).
  */
@@ -112,6 +115,23 @@ export function computeLayout(
         }
       }
     }
+  }
+  // Rebalance: shards below their minimum take members from shards above theirs.
+  const reserved = new Set<number>();
+  for (const s of subgroups) s.reserved?.forEach((ids) => ids.forEach((id) => reserved.add(id)));
+  for (let guard = 0; guard < memberIds.length; guard++) {
+    const needy = drafts.find((d) => d.members.length < d.min);
+    if (!needy) break;
+    let donor: Draft | null = null;
+    for (const d of drafts) {
+      const movable = d.members.filter((id) => !reserved.has(id));
+      if (d.members.length > d.min && movable.length > 0 && (!donor || d.members.length > donor.members.length)) donor = d;
+    }
+    if (!donor) break;
+    const movable = donor.members.filter((id) => !reserved.has(id));
+    const moved = movable.reduce((a, b) => (rank.get(a)! > rank.get(b)! ? a : b));
+    donor.members.splice(donor.members.indexOf(moved), 1);
+    needy.members.push(moved);
   }
   const names = shardNames(subgroups);
   return drafts.map((d, index) => {

@@ -55,6 +55,17 @@ export interface MulticastLimits {
   readonly seqRolloverAt: number;
 }
 
+/**
+ * Optional observation of protocol events (the simulation's checker uses it; production passes none).
+ * Called synchronously; must not call back into the protocol.
+ */
+export interface MulticastTrace {
+  /** This member's received count for sender `senderRank` grew to `count`. */
+  received(shardIndex: number, view: number, senderRank: number, count: number): void;
+  /** Payloads delivered by the protocol (before any hold for a state transfer). */
+  delivered(shardIndex: number, view: number, batch: readonly Delivered[], kind: 'stable' | 'trim'): void;
+}
+
 export interface MulticastOutput {
   push(to: readonly number[], parts: readonly Uint8Array[]): void;
   deliver(shardIndex: number, batch: readonly Delivered[]): void;
@@ -62,8 +73,11 @@ export interface MulticastOutput {
   writable(shardIndex: number): void;
 }
 
-/** Column offsets of a shard row (one float64 each); received[r] is at RECEIVED + r. */
-export const ShardRow = { delivered: 0, persisted: 1, stability: 2, received: 3 } as const;
+/**
+ * Column offsets of a shard row (one float64 each); received[r] is at `received + r`. `awaiting` is 1
+ * while the member waits for its state transfer (its copy is incomplete).
+ */
+export const ShardRow = { delivered: 0, persisted: 1, stability: 2, awaiting: 3, received: 4 } as const;
 
 interface Batch {
   readonly first: number;
@@ -100,6 +114,33 @@ export interface ShardCarry {
   readonly resend: readonly Uint8Array[];
   /** Deliveries held while a state transfer is pending (joiner). */
   readonly held: readonly Delivered[] | null;
+  /** While held: the versions this member had before it started waiting (restored if the hold is discarded). */
+  readonly heldBase: { readonly deliveredVersion: number; readonly lastPayloadVersion: number; readonly lastTimestampUs: number } | null;
+}
+
+/** Start waiting for a state transfer: deliveries are held until it is installed. */
+export function holdCarry(c: ShardCarry): ShardCarry {
+  if (c.held !== null) return c;
+  return {
+    ...c,
+    held: [],
+    heldBase: { deliveredVersion: c.deliveredVersion, lastPayloadVersion: c.lastPayloadVersion, lastTimestampUs: c.lastTimestampUs },
+  };
+}
+
+/**
+ * Drop the held deliveries of a member still waiting for its state (no complete member of the shard
+ * stayed: the state will come from a former holder, whose history may end before them).
+ */
+export function discardHeld(c: ShardCarry): ShardCarry {
+  if (c.held === null || c.heldBase === null) return c;
+  return {
+    ...c,
+    held: [],
+    deliveredVersion: c.heldBase.deliveredVersion,
+    lastPayloadVersion: c.heldBase.lastPayloadVersion,
+    lastTimestampUs: c.heldBase.lastTimestampUs,
+  };
 }
 
 export function freshCarry(lastVersion = VERSION_NONE, lastTimestampUs = 0): ShardCarry {
@@ -113,6 +154,7 @@ export function freshCarry(lastVersion = VERSION_NONE, lastTimestampUs = 0): Sha
     ownUnpersisted: [],
     resend: [],
     held: null,
+    heldBase: null,
   };
 }
 
@@ -127,6 +169,7 @@ export interface MulticastParams {
   readonly hlc: HybridClock;
   readonly out: MulticastOutput;
   readonly carry: ShardCarry;
+  readonly trace?: MulticastTrace | undefined;
 }
 
 const TWO_32 = 2 ** 32;
@@ -143,6 +186,7 @@ export class ShardMulticast {
   readonly #hlc: HybridClock;
   readonly #out: MulticastOutput;
   readonly #versionBase: number;
+  readonly #trace: MulticastTrace | undefined;
 
   /** rows[rank] = that member's shard row (mine is rows[myRank]). */
   readonly rows: Float64Array[];
@@ -174,6 +218,7 @@ export class ShardMulticast {
 
   #held: Delivered[] | null;
   #heldBytes = 0;
+  readonly #heldBase: ShardCarry['heldBase'];
 
   constructor(p: MulticastParams) {
     this.view = p.view;
@@ -188,6 +233,7 @@ export class ShardMulticast {
     this.#hlc = p.hlc;
     this.#out = p.out;
     this.#versionBase = makeVersion(p.view, 0);
+    this.#trace = p.trace;
     const width = ShardRow.received + this.senders;
     this.rows = p.members.map(() => {
       const row = new Float64Array(width);
@@ -212,10 +258,12 @@ export class ShardMulticast {
       this.#queueBytes += payload.length;
     }
     this.#held = c.held ? [...c.held] : null;
+    this.#heldBase = c.heldBase;
     if (this.#held) for (const d of this.#held) this.#heldBytes += d.payload.length;
     const mine = this.rows[this.myRank]!;
     mine[ShardRow.persisted] = c.persistedVersion;
     mine[ShardRow.stability] = 0;
+    mine[ShardRow.awaiting] = this.#held !== null ? 1 : 0;
   }
 
   // ---------------------------------------------------------------- app side
@@ -284,6 +332,7 @@ export class ShardMulticast {
     this.#batches[r]!.push({ first, count, end, timestampUs, frame, payloads: null });
     if (this.#batches[r]!.length === 1) this.#cursorBytes[r] = DATA_HEADER_BYTES + 4 * count;
     this.rows[this.myRank]![ShardRow.received + r] = end;
+    this.#trace?.received(this.shardIndex, this.view, r, end);
     if (count > 0) {
       this.#lastPayloadEnd[r] = first + count;
       this.#payloadsArrived[r]! += count;
@@ -406,6 +455,7 @@ export class ShardMulticast {
       count = end;
     } while (this.#queue.length > 0);
     mine[ShardRow.received + me] = count;
+    this.#trace?.received(this.shardIndex, this.view, me, count);
     this.#rowDirty = true;
     this.#rowsChanged = true;
   }
@@ -515,6 +565,7 @@ export class ShardMulticast {
     this.#rowDirty = true;
     this.#frontiersDirty = true;
     if (out.length === 0) return;
+    this.#trace?.delivered(this.shardIndex, this.view, out, limit === null ? 'stable' : 'trim');
     this.#lastTimestampUs = ts;
     this.#lastPayloadVersion = this.#versionBase + lastPayloadSeq;
     // Own payloads delivered: remember them until persisted everywhere (stability frontier).
@@ -644,6 +695,7 @@ export class ShardMulticast {
       ownUnpersisted: this.#ownUnpersisted.toArray(),
       resend,
       held: this.#held,
+      heldBase: this.#held !== null ? this.#heldBase : null,
     };
   }
 
@@ -662,15 +714,24 @@ export class ShardMulticast {
     return this.#heldBytes;
   }
 
+  /** No transfer will come: this member's own copy (as it was before waiting) is the state. */
+  releaseFromLocal(): void {
+    const base = this.#heldBase;
+    assert(this.#held !== null && base !== null, `${this.name}: local release without a hold`);
+    this.releaseHeld(base.deliveredVersion, base.lastPayloadVersion, base.lastTimestampUs);
+  }
+
   /**
    * The state as of `toVersion` is installed: drop held deliveries at or below it, re-time the rest from
    * the donor's running timestamp maximum, and hand them over.
    */
-  releaseHeld(toVersion: number, donorLastTimestampUs: number): void {
+  releaseHeld(toVersion: number, lastPayloadVersion: number, donorLastTimestampUs: number): void {
     assert(this.#held !== null, `${this.name}: release without held deliveries`);
     const held = this.#held;
     this.#held = null;
     this.#heldBytes = 0;
+    this.rows[this.myRank]![ShardRow.awaiting] = 0;
+    this.#rowDirty = true;
     let ts = donorLastTimestampUs;
     const out: Delivered[] = [];
     for (const d of held) {
@@ -686,7 +747,8 @@ export class ShardMulticast {
       this.#lastTimestampUs = donorLastTimestampUs;
     }
     if (toVersion > this.#deliveredVersion) this.#deliveredVersion = toVersion;
-    if (toVersion > this.#lastPayloadVersion) this.#lastPayloadVersion = toVersion;
+    if (lastPayloadVersion > this.#lastPayloadVersion) this.#lastPayloadVersion = lastPayloadVersion;
+    for (const d of out) if (d.version > this.#lastPayloadVersion) this.#lastPayloadVersion = d.version;
     this.#frontiersDirty = true;
     this.#rowsChanged = true;
   }

@@ -20,7 +20,15 @@ export interface View {
   readonly vid: number;
   readonly members: readonly MemberInfo[];
   readonly shards: readonly ShardLayout[];
+  /**
+   * Per shard: the members to ask for its state. The shard's members of the previous view that are still
+   * here; if none is, the last members it had (they left, but hold the history in their logs and serve
+   * it from there when asked), so a shard whose every replica left is never restarted empty: it waits
+   * for one of them. Only the last generation counts (an older holder may lack later history).
+   */
+  readonly holders: readonly (readonly number[])[];
 }
+
 
 /** A membership change agreed for the next view. */
 export interface MembershipChange {
@@ -32,7 +40,19 @@ export interface MembershipChange {
 
 export function initialView(subgroups: readonly SubgroupConfig[], members: readonly MemberAddress[]): View {
   const infos = members.map((m) => ({ id: m.id, host: m.host, port: m.port, incarnation: 0 }));
-  return { vid: 0, members: infos, shards: computeLayout(subgroups, infos.map((m) => m.id), null) };
+  const shards = computeLayout(subgroups, infos.map((m) => m.id), null);
+  return { vid: 0, members: infos, shards, holders: shards.map((s) => s.members) };
+}
+
+/** The holders of each shard in a view that follows `prev` with these shards and members. */
+export function holdersAfter(prev: View, members: readonly MemberInfo[], shards: readonly ShardLayout[]): number[][] {
+  const here = new Set(members.map((m) => m.id));
+  return shards.map((_, k) => {
+    const before = prev.shards[k]!.members;
+    const stayed = before.filter((id) => here.has(id));
+    if (stayed.length > 0) return stayed;
+    return before.length > 0 ? [...before] : [...(prev.holders[k] ?? [])];
+  });
 }
 
 /** The view that follows `view` once `change` is committed. */
@@ -42,7 +62,8 @@ export function nextView(subgroups: readonly SubgroupConfig[], view: View, chang
   const kept = view.members.filter((m) => !removed.has(m.id));
   for (const j of change.joins) assert(!kept.some((m) => m.id === j.id), `joiner ${j.id} already in view ${view.vid}`);
   const members = [...kept, ...change.joins];
-  return { vid, members, shards: computeLayout(subgroups, members.map((m) => m.id), view.shards) };
+  const shards = computeLayout(subgroups, members.map((m) => m.id), view.shards);
+  return { vid, members, shards, holders: holdersAfter(view, members, shards) };
 }
 
 export function rankOf(view: View, id: number): number {
