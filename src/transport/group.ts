@@ -128,6 +128,10 @@ interface WantedState {
   req: number;
   sentUs: number;
   installing: boolean;
+  /** Members that refused because they wait too: their copy's end and whom they wait for. */
+  readonly refusals: Map<number, { readonly logEnd: number; readonly awaiting: readonly number[] }>;
+  /** The member whose incomplete copy was found to be the latest (asked with anyway). */
+  anyway: number | null;
 }
 
 interface ActiveView {
@@ -281,6 +285,21 @@ export class GroupCore {
     return mc !== undefined && !mc.awaitingState;
   }
 
+  /** A snapshot of the protocol state for diagnostics (tests, logs). */
+  describe(): Record<string, unknown> {
+    const a = this.#active;
+    return {
+      mode: this.#mode,
+      view: a?.view.vid ?? null,
+      suspected: a ? [...a.suspected] : [],
+      wedged: a?.wedged ?? null,
+      control: a?.table.rows.map((r) => ({ hb: r.hb, suspected: r.suspected, wedged: r.wedged, committed: r.committed, proposal: r.proposal !== null })),
+      shards: a ? [...a.shards.values()].map((mc) => mc.describe()) : [],
+      wanted: a ? [...a.wanted].map(([k, w]) => ({ shard: k, donors: w.donors, installing: w.installing })) : [],
+      future: this.#future.length,
+    };
+  }
+
   frontiersOf(k: number): ShardMulticast['frontiers'] | null {
     return this.#active?.shards.get(k)?.frontiers ?? null;
   }
@@ -340,6 +359,10 @@ export class GroupCore {
   onFrame(from: number, frame: Uint8Array): void {
     if (frame.length < HEADER_BYTES) return this.#log.warn({ from }, 'short frame dropped');
     const kind = frame[0]!;
+    // Any frame from a member of this view counts as a heartbeat, but only if it was sent from this view
+    // or an older one: a member that moved on to a view this one never reaches is as good as gone here.
+    const a = this.#active;
+    if (a && frameView(frame) <= a.view.vid && rankOf(a.view, from) >= 0) this.#detector.heard(from);
     switch (kind) {
       case FrameKind.data:
       case FrameKind.row:
@@ -352,7 +375,6 @@ export class GroupCore {
         } catch (e) {
           return this.#log.warn({ from, err: String(e) }, 'malformed control message dropped');
         }
-        if (this.#active && rankOf(this.#active.view, from) >= 0) this.#detector.heard(from);
         return this.#onMessage(from, msg);
       }
       case FrameKind.p2pRequest:
@@ -367,10 +389,6 @@ export class GroupCore {
   #onViewFrame(from: number, frame: Uint8Array, kind: number): void {
     const vid = frameView(frame);
     const a = this.#active;
-    if (a) {
-      const rank = rankOf(a.view, from);
-      if (rank >= 0) this.#detector.heard(from);
-    }
     if (!a || this.#mode !== 'active' || vid > a.view.vid) {
       if (this.#mode === 'active' || this.#mode === 'joining' || this.#mode === 'installing') this.#bufferFuture(from, frame);
       return;
@@ -831,11 +849,9 @@ export class GroupCore {
     assert(myRank >= 0, `activating view ${view.vid} without member ${this.selfId}`);
     assert(!old || view.vid > old.view.vid, `view ${view.vid} after ${old?.view.vid}`);
     const table = new ControlTable(view.vid, view.members.length, myRank, view.shards.length, this.#config.heartbeatPeriodMs);
+    // Suspicions are not carried over: a member that failed while the last view ended is found again by
+    // this view's failure detector (carrying them would also re-suspect members that were merely slow).
     const suspected = new Set<number>();
-    if (old) {
-      for (const id of old.suspected) if (rankOf(view, id) >= 0) suspected.add(id);
-    }
-    table.mine.suspected = [...suspected];
     const a: ActiveView = {
       view,
       myRank,
@@ -926,7 +942,9 @@ export class GroupCore {
         trace: this.#trace,
       });
       a.shards.set(s.index, mc);
-      if (needState) a.wanted.set(s.index, { donors: wantFrom!, next: 0, req: 0, sentUs: 0, installing: false });
+      if (needState) {
+        a.wanted.set(s.index, { donors: wantFrom!, next: 0, req: 0, sentUs: 0, installing: false, refusals: new Map(), anyway: null });
+      }
     }
     this.#active = a;
     this.#mode = 'active';
@@ -994,6 +1012,24 @@ export class GroupCore {
     }
   }
 
+  /**
+   * When every member this one waits on (directly or through redirects) has refused because it waits
+   * too, and they all wait only on each other, nothing was delivered in the shard since their copies
+   * ended: the longest of those copies (ties: lowest id) is the latest history. Null while that is not
+   * established (some member not heard from yet, or waiting on someone outside the set).
+   */
+  #closedSetWinner(a: ActiveView, k: number, want: WantedState): number | null {
+    const set = new Set([this.selfId, ...want.refusals.keys()]);
+    if (!want.donors.every((id) => want.refusals.has(id))) return null;
+    for (const r of want.refusals.values()) if (!r.awaiting.every((id) => set.has(id))) return null;
+    const mc = a.shards.get(k);
+    let best = { id: this.selfId, logEnd: mc ? mc.localCopy.lastPayloadVersion : (this.#logEnds.get(a.view.shards[k]!.name)?.version ?? VERSION_NONE) };
+    for (const [id, r] of want.refusals) {
+      if (r.logEnd > best.logEnd || (r.logEnd === best.logEnd && id < best.id)) best = { id, logEnd: r.logEnd };
+    }
+    return best.id;
+  }
+
   #askNextDonor(a: ActiveView, k: number, want: WantedState, first = false): void {
     if (want.donors.length === 0) {
       // Nobody holds this shard's state: start from what this member has.
@@ -1009,14 +1045,14 @@ export class GroupCore {
     if (!first && want.next > 0 && want.next % want.donors.length === 0) {
       this.#log.warn({ shard: k, donors: want.donors }, 'every donor failed to transfer state; retrying');
     }
-    const donor = want.donors[want.next % want.donors.length]!;
+    const donor = want.anyway ?? want.donors[want.next % want.donors.length]!;
     want.next++;
     want.req = this.#nextStateReq++;
     want.sentUs = this.#nowUs;
     const name = a.view.shards[k]!.name;
     const mc = a.shards.get(k);
     const from = mc ? mc.lastPayloadVersion : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
-    this.#sendMsg(donor, { t: 'stateReq', shard: k, vid: a.view.vid, from, req: want.req });
+    this.#sendMsg(donor, { t: 'stateReq', shard: k, vid: a.view.vid, from, req: want.req, ...(want.anyway !== null ? { anyway: true } : {}) });
   }
 
   #onStateRequest(from: number, msg: Extract<ControlMessage, { t: 'stateReq' }>): void {
@@ -1031,6 +1067,10 @@ export class GroupCore {
     }
     const shard = a.view.shards[msg.shard];
     const mc = a.shards.get(msg.shard);
+    if (msg.anyway && shard && mc?.awaitingState) {
+      const local = mc.localCopy;
+      return this.#produce(from, msg, shard.name, local.lastPayloadVersion, local.lastPayloadVersion, local.lastTimestampUs);
+    }
     let toVersion: number;
     let lastPayload: number;
     let lastTimestampUs: number;
@@ -1042,7 +1082,8 @@ export class GroupCore {
       return this.#answerFromLog(from, msg);
     } else {
       const redirect = a.wanted.get(msg.shard)?.donors ?? [];
-      this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'my copy is incomplete', redirect });
+      const logEnd = mc.localCopy.lastPayloadVersion;
+      this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'my copy is incomplete', redirect, logEnd });
       return;
     }
     this.#produce(from, msg, shard!.name, toVersion, lastPayload, lastTimestampUs);
@@ -1051,9 +1092,10 @@ export class GroupCore {
   /** A former holder (not ordering the shard now) serves the history in its log, if its copy is complete. */
   #answerFromLog(from: number, msg: Extract<ControlMessage, { t: 'stateReq' }>): void {
     const name = this.#shardNames[msg.shard];
-    if (name === undefined || this.#incomplete.has(name)) {
+    if (name === undefined || (this.#incomplete.has(name) && !msg.anyway)) {
       const redirect = name === undefined ? [] : (this.#awaitingFrom.get(name) ?? []);
-      this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'no complete copy of this shard here', redirect });
+      const logEnd = name === undefined ? VERSION_NONE : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
+      this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'no complete copy of this shard here', redirect, logEnd });
       return;
     }
     const end = this.#logEnds.get(name);
@@ -1080,15 +1122,16 @@ export class GroupCore {
     if (!a || !want || want.req !== msg.req || want.installing) return;
     if (!msg.ok) {
       this.#log.warn({ shard: msg.shard, donor: from, reason: msg.reason, redirect: msg.redirect }, 'donor refused state transfer');
-      if ((msg.redirect ?? []).includes(this.selfId)) {
-        // The chain of waiting members leads back here: nothing was delivered in this shard since this
-        // member's own copy ended (every member since was waiting), so that copy is the latest history.
-        this.#log.warn({ shard: msg.shard, donor: from }, 'state chain leads back to this member: continuing from the local log');
-        return this.#askNextDonor(a, msg.shard, { ...want, donors: [] });
-      }
+      want.refusals.set(from, { logEnd: msg.logEnd ?? VERSION_NONE, awaiting: msg.redirect ?? [] });
       for (const id of msg.redirect ?? []) {
         if (id !== this.selfId && !want.donors.includes(id) && want.donors.length < DONORS_MAX) want.donors.push(id);
       }
+      const winner = this.#closedSetWinner(a, msg.shard, want);
+      if (winner === this.selfId) {
+        this.#log.warn({ shard: msg.shard, waiting: [...want.refusals.keys()] }, 'every reachable copy waits on the others; this one is the longest');
+        return this.#askNextDonor(a, msg.shard, { ...want, donors: [] });
+      }
+      if (winner !== null) want.anyway = winner;
       this.#askNextDonor(a, msg.shard, want);
       return;
     }

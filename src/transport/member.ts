@@ -140,6 +140,11 @@ export class GroupMember {
     return this.#core?.view ?? null;
   }
 
+  /** A snapshot of the protocol state for diagnostics. */
+  describe(): Record<string, unknown> {
+    return this.#core?.describe() ?? { mode: 'idle' };
+  }
+
   get mode(): string {
     return this.#core?.mode ?? 'idle';
   }

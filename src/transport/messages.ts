@@ -35,6 +35,12 @@ export type ControlMessage =
       readonly vid: number;
       readonly from: number;
       readonly req: number;
+      /**
+       * Serve the local copy even if incomplete: the requester found that every member it could reach
+       * through redirects is waiting on the others (nothing was delivered since their copies ended), and
+       * this member's copy is the longest of them.
+       */
+      readonly anyway?: boolean;
     }
   | {
       readonly t: 'state';
@@ -57,4 +63,6 @@ export type ControlMessage =
       readonly reason: string;
       /** The refuser's own copy is incomplete: the members it waits for (ask them instead). */
       readonly redirect?: readonly number[];
+      /** The last version of the refuser's (incomplete) local copy. */
+      readonly logEnd?: number;
     };

@@ -629,6 +629,20 @@ export class ShardMulticast {
     return this.#wedged;
   }
 
+  /** A snapshot for diagnostics (tests, logs). */
+  describe(): Record<string, unknown> {
+    return {
+      name: this.name,
+      view: this.view,
+      wedged: this.#wedged,
+      deliveredEnd: this.#deliveredEnd,
+      queued: this.#queue.length,
+      inFlight: this.#inFlight.length,
+      held: this.#held?.length ?? null,
+      rows: this.rows.map((r) => Array.from(r)),
+    };
+  }
+
   /** This member's received counts per sender rank (final once wedged). */
   receivedCounts(): number[] {
     const mine = this.rows[this.myRank]!;
@@ -708,6 +722,11 @@ export class ShardMulticast {
 
   get awaitingState(): boolean {
     return this.#held !== null;
+  }
+
+  /** The end of this member's own copy (before it started waiting, while it waits). */
+  get localCopy(): { readonly lastPayloadVersion: number; readonly lastTimestampUs: number } {
+    return this.#held !== null && this.#heldBase !== null ? this.#heldBase : { lastPayloadVersion: this.#lastPayloadVersion, lastTimestampUs: this.#lastTimestampUs };
   }
 
   get heldBytes(): number {

@@ -21,3 +21,9 @@ for (const n of c.nodes.values()) {
   const log = n.proc?.store.logs.get(name) ?? [];
   console.log(n.id, n.proc?.trace.key, 'log', log.length, 'first', log[0]?.v, log[0]?.id, 'last', log.at(-1)?.v, 'durable', n.durable.logs.get(name)?.length, 'active', n.proc?.member.shard(name).active);
 }
+for (const n of c.nodes.values()) {
+  const p = n.proc;
+  if (!p) continue;
+  for (const s of p.member.shards) console.log(p.trace.key, s.name, 'active', s.active, 'view', s.view, 'members', s.members, 'frontiers', JSON.stringify(s.frontiers));
+}
+for (const n of c.nodes.values()) if (n.proc) console.log(n.proc.trace.key, JSON.stringify(n.proc.member.describe()));

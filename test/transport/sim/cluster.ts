@@ -274,14 +274,14 @@ export class SimCluster {
   }
 
   /** Send one probe per active shard from every live process; returns the probe ids per shard name. */
-  sendProbes(): Map<string, string[]> {
+  sendProbes(attempt: number): Map<string, string[]> {
     const probes = new Map<string, string[]>();
     for (const node of this.nodes.values()) {
       const proc = node.proc;
       if (!proc) continue;
       for (const shard of proc.member.shards) {
         if (!shard.active) continue;
-        const id = `probe-${proc.trace.key}-${shard.name}`;
+        const id = `probe${attempt}-${proc.trace.key}-${shard.name}`;
         if (shard.send(Buffer.from(id))) {
           proc.trace.sent.add(id);
           probes.set(shard.name, [...(probes.get(shard.name) ?? []), id]);
@@ -400,19 +400,33 @@ export class SimCluster {
     await this.#drive(p.faultUntilUs);
     if (this.failures.length > 0) return;
     this.#quiesce();
-    // Liveness: converge, then every probe is delivered by every member of its shard.
+    // Liveness: converge, then every probe is delivered by every member of its shard. A view change
+    // meanwhile may drop the probes of a member that left: converge again and send new ones.
     const deadline = p.faultUntilUs + p.livenessBoundUs;
-    let converged = false;
-    await this.#drive(deadline, () => (converged = this.converged()));
-    if (!converged) {
-      this.fail(`liveness: no single view with every live member within ${p.livenessBoundUs / 1e6} s after faults stopped (${this.#describe()})`);
-      return;
-    }
     this.#workload = false;
-    const probes = this.sendProbes();
-    let delivered = false;
-    await this.#drive(deadline + 10_000_000, () => (delivered = this.#probesDelivered(probes)));
-    if (!delivered) this.fail(`liveness: probes not delivered everywhere within 10 s (${this.#describe()})`);
+    for (let attempt = 0; ; attempt++) {
+      let converged = false;
+      await this.#drive(deadline, () => (converged = this.converged()));
+      if (!converged) {
+        this.fail(`liveness: no single view with every live member within ${p.livenessBoundUs / 1e6} s after faults stopped (${this.#describe()})`);
+        return;
+      }
+      const vid = this.#anyView();
+      const probes = this.sendProbes(attempt);
+      this.#note(`probes sent in view ${vid}: ${[...probes].map(([k, v]) => `${k}: ${v.length}`).join(', ')}`);
+      let delivered = false;
+      let moved = false;
+      await this.#drive(deadline, () => {
+        delivered = this.#probesDelivered(probes);
+        moved = !delivered && this.#anyView() !== vid;
+        return delivered || moved;
+      });
+      if (delivered) break;
+      if (!moved) {
+        this.fail(`liveness: probes not delivered everywhere by ${deadline / 1e6} s (${this.#describe()})`);
+        return;
+      }
+    }
     // Let persistence settle before the final checks.
     await this.#drive(this.sched.nowUs + 1_000_000);
     this.#stopped = true;
@@ -446,6 +460,12 @@ export class SimCluster {
       }
     }
     return true;
+  }
+
+  #anyView(): number {
+    let vid = -1;
+    for (const n of this.nodes.values()) vid = Math.max(vid, n.proc?.member.view?.vid ?? -1);
+    return vid;
   }
 
   #describe(): string {
