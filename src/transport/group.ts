@@ -1051,7 +1051,8 @@ export class GroupCore {
     want.sentUs = this.#nowUs;
     const name = a.view.shards[k]!.name;
     const mc = a.shards.get(k);
-    const from = mc ? mc.lastPayloadVersion : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
+    // What this member's store holds: its copy as it was before waiting (held deliveries are not in it).
+    const from = mc ? mc.localCopy.lastPayloadVersion : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
     this.#sendMsg(donor, { t: 'stateReq', shard: k, vid: a.view.vid, from, req: want.req, ...(want.anyway !== null ? { anyway: true } : {}) });
   }
 
