@@ -132,6 +132,8 @@ interface WantedState {
   readonly refusals: Map<number, { readonly logEnd: number; readonly awaiting: readonly number[] }>;
   /** The member whose incomplete copy was found to be the latest (asked with anyway). */
   anyway: number | null;
+  /** A state must reach at least this payload version (total restart: the longest copy reported). */
+  readonly minVersion: number;
 }
 
 interface ActiveView {
@@ -671,13 +673,15 @@ export class GroupCore {
 
   #summary(): RestartSummary | null {
     if (this.#views.length === 0) return null;
+    // Only the newest view this member knows matters to a restart (the leader takes the newest of all).
+    const newest = this.#views.reduce((x, y) => (y.vid > x.vid ? y : x));
     const logEnds: Record<string, ShardLogEnd> = {};
     for (const [name, end] of this.#logEnds) logEnds[name] = { ...end, complete: !this.#incomplete.has(name) };
     for (const name of this.#incomplete) {
       const end = logEnds[name] ?? { version: VERSION_NONE, timestampUs: 0 };
       logEnds[name] = { ...end, complete: false, awaitingFrom: this.#awaitingFrom.get(name) ?? [] };
     }
-    return { views: this.#views, logEnds };
+    return { views: [newest], logEnds };
   }
 
   #joinTick(): void {
@@ -793,14 +797,15 @@ export class GroupCore {
     const donors: number[][] = [];
     const donorEnds: number[] = [];
     for (const s of shards) {
-      // The longest complete copy among the members that hold the shard's latest history.
-      let best: { id: number; version: number } | null = null;
-      for (const id of sources[s.index]!) {
-        const end = byId.get(id)!.summary.logEnds[s.name];
-        if (end && end.version >= 0 && (best === null || end.version > best.version)) best = { id, version: end.version };
-      }
-      donors.push(best ? [best.id] : []);
-      donorEnds.push(best ? best.version : VERSION_NONE);
+      // The members holding the shard's latest history, longest copy first. Members with a shorter copy
+      // fetch the rest, and accept only a state reaching the longest end (a donor that crashed since it
+      // reported may come back with less).
+      const withEnds = sources[s.index]!
+        .map((id) => ({ id, version: byId.get(id)!.summary.logEnds[s.name]?.version ?? VERSION_NONE }))
+        .filter((d) => d.version >= 0)
+        .sort((x, y) => y.version - x.version || x.id - y.id);
+      donors.push(withEnds.map((d) => d.id));
+      donorEnds.push(withEnds[0]?.version ?? VERSION_NONE);
     }
     const view: View = { vid, members, shards, holders: donors };
     this.#log.warn({ vid, members: order, newestSaved: newest.vid, donors }, 'total restart: installing the restart view');
@@ -943,7 +948,8 @@ export class GroupCore {
       });
       a.shards.set(s.index, mc);
       if (needState) {
-        a.wanted.set(s.index, { donors: wantFrom!, next: 0, req: 0, sentUs: 0, installing: false, refusals: new Map(), anyway: null });
+        const minVersion = donorEnds !== null ? (donorEnds[s.index] ?? VERSION_NONE) : VERSION_NONE;
+        a.wanted.set(s.index, { donors: wantFrom!, next: 0, req: 0, sentUs: 0, installing: false, refusals: new Map(), anyway: null, minVersion });
       }
     }
     this.#active = a;
@@ -1058,8 +1064,9 @@ export class GroupCore {
 
   #onStateRequest(from: number, msg: Extract<ControlMessage, { t: 'stateReq' }>): void {
     const a = this.#active;
-    if (!a || this.#mode !== 'active') return this.#answerFromLog(from, msg); // a former holder, out of the group
-    if (a.view.vid < msg.vid) {
+    const outOfGroup = this.#mode === 'joining' || this.#mode === 'left' || this.#mode === 'stopped' || this.#mode === 'idle';
+    if (outOfGroup) return this.#answerFromLog(from, msg); // a former holder
+    if (!a || this.#mode !== 'active' || a.view.vid < msg.vid) {
       // Answer once this member reaches the requester's view: the state must cover everything delivered
       // before that view started (the requester holds what is delivered after). If this member never
       // gets there, the requester times out and asks another donor.
@@ -1135,6 +1142,10 @@ export class GroupCore {
       if (winner !== null) want.anyway = winner;
       this.#askNextDonor(a, msg.shard, want);
       return;
+    }
+    if (msg.lastPayload < want.minVersion) {
+      this.#log.warn({ shard: msg.shard, donor: from, lastPayload: msg.lastPayload, minVersion: want.minVersion }, 'donor state shorter than required');
+      return this.#askNextDonor(a, msg.shard, want);
     }
     want.installing = true;
     const token = this.#nextToken++;

@@ -113,7 +113,8 @@ export class GroupMember {
     await o.driver.start(listener);
     const isInitial = o.config.members.some((m) => m.id === o.selfId);
     const mode: StartMode = o.startMode && o.startMode !== 'auto' ? o.startMode : restart || !isInitial ? 'join' : 'form';
-    const tickMs = Math.max(1, Math.floor(o.config.heartbeatPeriodMs / 4));
+    // Ticks at half the heartbeat period: heartbeats and failure checks are at most half a period late.
+    const tickMs = Math.max(1, Math.floor(o.config.heartbeatPeriodMs / 2));
     this.#ticker = this.#loop.every(tickMs, () => this.#input(() => core.onTick(this.#loop.nowUs())));
     this.#input(() => {
       core.start(mode, this.#loop.nowUs());

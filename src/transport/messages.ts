@@ -8,7 +8,7 @@ import type { MemberInfo, View } from './view.js';
 
 /** What a joining or restarting member knows about the group's past (to find the newest view and logs). */
 export interface RestartSummary {
-  /** The last saved view and every view named by a logged ragged trim since. */
+  /** The newest view this member saved or learnt from a logged ragged trim. */
   readonly views: readonly View[];
   /** Shard name → the last entry of this member's log of it. */
   readonly logEnds: Readonly<Record<string, ShardLogEnd>>;

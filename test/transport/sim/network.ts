@@ -181,8 +181,9 @@ export class SimDriver implements TransportDriver {
 
   push(to: readonly number[], parts: readonly Uint8Array[]): void {
     if (!this.#started) return;
+    // Frames are immutable once pushed (the core never writes to them again): no copy for one part.
     let frame: Uint8Array;
-    if (parts.length === 1) frame = parts[0]!.slice();
+    if (parts.length === 1) frame = parts[0]!;
     else {
       let n = 0;
       for (const p of parts) n += p.length;
