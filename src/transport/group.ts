@@ -816,32 +816,42 @@ export class GroupCore {
 
   /**
    * The present members holding a complete copy of the latest history of shard k as of view `newest`,
-   * or null while that cannot be established. Start with the shard's members and holders in `newest`;
-   * if every one of them is present and incomplete, follow whom they were waiting for (the previous
-   * generation), and so on. Absent candidates might hold newer history: then wait.
+   * or null while that cannot be established. A member holds a shard if, in its own newest view, it was
+   * a member of it and its copy is complete (a member only assigned to the shard in a view it never
+   * installed holds nothing). Start with the shard's members and holders in `newest`; if every one of
+   * them is present and none holds the shard, follow whom they waited for (incomplete copies) or the
+   * holders they knew (non-holders): the previous generation, and so on. An absent candidate might hold
+   * newer history: then wait.
    */
   #restartSources(newest: View, k: number, name: string, infos: readonly RestartInfo[]): number[] | null {
     const infoOf = (id: number): RestartInfo | undefined => infos.find((i) => i.member.id === id);
+    const holds = (id: number): boolean => {
+      const info = infoOf(id);
+      const own = info?.summary.views[0];
+      return info !== undefined && own !== undefined && own.shards[k]!.members.includes(id) && info.summary.logEnds[name]?.complete !== false;
+    };
     let generation = unique([...newest.shards[k]!.members, ...(newest.holders[k] ?? [])]);
     const seen = new Set<number>();
     for (let depth = 0; depth < RESTART_CHAIN_MAX && generation.length > 0; depth++) {
-      const complete = generation.filter((id) => {
-        const info = infoOf(id);
-        return info !== undefined && info.summary.logEnds[name]?.complete !== false;
-      });
-      if (complete.length > 0) return complete;
+      const valid = generation.filter(holds);
+      if (valid.length > 0) return valid;
       if (!generation.every((id) => infoOf(id) !== undefined)) return null;
       for (const id of generation) seen.add(id);
       const next: number[] = [];
       for (const id of generation) {
-        for (const d of infoOf(id)!.summary.logEnds[name]?.awaitingFrom ?? []) if (!seen.has(d) && !next.includes(d)) next.push(d);
+        const info = infoOf(id)!;
+        const end = info.summary.logEnds[name];
+        const own = info.summary.views[0];
+        const sources =
+          end?.complete === false ? (end.awaitingFrom ?? []) : own ? [...own.shards[k]!.members, ...(own.holders[k] ?? [])] : [];
+        for (const d of sources) if (!seen.has(d) && !next.includes(d)) next.push(d);
       }
       // No new source (or a cycle back to members already seen): every member along the chain was
       // waiting, so nothing was delivered since the longest of their own copies; take all of them.
       if (next.length === 0) return [...seen];
       generation = next;
     }
-    return null;
+    return generation.length === 0 ? [] : null;
   }
 
   // =============================================================== view activation
