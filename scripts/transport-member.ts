@@ -102,14 +102,7 @@ const member = new GroupMember({
   log,
   startMode: values.join ? 'join' : 'form',
   events: {
-    view: (e) =>
-      send({
-        ev: 'view',
-        vid: e.view.vid,
-        members: e.view.members.map((m) => m.id),
-        active: member.shards.filter((s) => s.active).map((s) => s.name),
-        atUs: nowUs(),
-      }),
+    view: () => reportView(),
     stopped: (kind, reason) => send({ ev: 'stopped', kind, reason }),
     fatal: (err) => {
       send({ ev: 'fatal', message: err.message });
@@ -146,6 +139,20 @@ for (const shard of member.shards) {
     },
     frontiers: () => {},
     writable: () => wake(),
+    // A shard turning active after its state transfer is reported like a view change.
+    viewChanged: () => reportView(),
+  });
+}
+
+function reportView(): void {
+  const view = member.view;
+  if (!view) return;
+  send({
+    ev: 'view',
+    vid: view.vid,
+    members: view.members.map((m) => m.id),
+    active: member.shards.filter((s) => s.active).map((s) => s.name),
+    atUs: nowUs(),
   });
 }
 

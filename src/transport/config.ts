@@ -20,7 +20,7 @@ const subgroup = z.object({
   shards: z.number().int().min(1).max(1024),
   /** Replicas wanted per shard (the layout fills up to this many). */
   replicas: z.number().int().min(1).max(64),
-  /** A shard with fewer members than this is not provisioned (does not order messages). Default: replicas. */
+  /** A shard with fewer members than this is not provisioned (does not order messages). Default: 1. */
   minReplicas: z.number().int().min(1).max(64).optional(),
   /** Member ids pinned to each shard (reserved members), one list per shard; may overlap across subgroups. */
   reserved: z.array(z.array(z.number().int().min(0))).optional(),
@@ -102,7 +102,7 @@ export function parseGroupConfig(input: unknown): GroupConfig {
     ids.add(m.id);
   });
   c.layout.subgroups.forEach((s, i) => {
-    const min = s.minReplicas ?? s.replicas;
+    const min = s.minReplicas ?? 1;
     if (min > s.replicas) fail(`layout.subgroups.${i}.minReplicas`, `${min} exceeds replicas ${s.replicas}`);
     if (s.reserved) {
       if (s.reserved.length > s.shards) fail(`layout.subgroups.${i}.reserved`, `${s.reserved.length} lists for ${s.shards} shards`);

@@ -69,7 +69,7 @@ export function computeLayout(
     const sub = perType.get(s.type) ?? 0;
     perType.set(s.type, sub + 1);
     for (let j = 0; j < s.shards; j++) {
-      drafts.push({ type: s.type, subgroup: sub, shard: j, min: s.minReplicas ?? s.replicas, max: s.replicas, members: [] });
+      drafts.push({ type: s.type, subgroup: sub, shard: j, min: s.minReplicas ?? 1, max: s.replicas, members: [] });
     }
   }
   if (previous) assert(previous.length === drafts.length, 'previous layout has a different shard count');
