@@ -1069,13 +1069,28 @@ export class GroupCore {
     const mc = a.shards.get(k);
     // What this member's store holds: its copy as it was before waiting (held deliveries are not in it).
     const from = mc ? mc.localCopy.lastPayloadVersion : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
-    this.#sendMsg(donor, { t: 'stateReq', shard: k, vid: a.view.vid, from, req: want.req, ...(want.anyway !== null ? { anyway: true } : {}) });
+    const fromLog = rankOf(a.view, donor) < 0;
+    this.#sendMsg(donor, {
+      t: 'stateReq',
+      shard: k,
+      vid: a.view.vid,
+      from,
+      req: want.req,
+      ...(want.anyway !== null ? { anyway: true } : {}),
+      ...(fromLog ? { fromLog: true } : {}),
+    });
   }
 
   #onStateRequest(from: number, msg: Extract<ControlMessage, { t: 'stateReq' }>): void {
     const a = this.#active;
     const outOfGroup = this.#mode === 'joining' || this.#mode === 'left' || this.#mode === 'stopped' || this.#mode === 'idle';
-    if (outOfGroup) return this.#answerFromLog(from, msg); // a former holder
+    if (outOfGroup) {
+      // A former holder answers from its log; a member the requester expected in its view left before
+      // getting there, and its log may end before that view's start.
+      if (msg.fromLog || msg.anyway) return this.#answerFromLog(from, msg);
+      this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'this member left the group' });
+      return;
+    }
     if (!a || this.#mode !== 'active' || a.view.vid < msg.vid) {
       // Answer once this member reaches the requester's view: the state must cover everything delivered
       // before that view started (the requester holds what is delivered after). If this member never
@@ -1140,7 +1155,9 @@ export class GroupCore {
     if (!a || !want || want.req !== msg.req || want.installing) return;
     if (!msg.ok) {
       this.#log.warn({ shard: msg.shard, donor: from, reason: msg.reason, redirect: msg.redirect }, 'donor refused state transfer');
-      want.refusals.set(from, { logEnd: msg.logEnd ?? VERSION_NONE, awaiting: msg.redirect ?? [] });
+      // Only a refusal from a member that is itself waiting (it says whom for) tells anything about where
+      // the history is; other refusals (the donor left, is behind) just mean: ask again later.
+      if (msg.redirect !== undefined) want.refusals.set(from, { logEnd: msg.logEnd ?? VERSION_NONE, awaiting: msg.redirect });
       for (const id of msg.redirect ?? []) {
         if (id !== this.selfId && !want.donors.includes(id) && want.donors.length < DONORS_MAX) want.donors.push(id);
       }

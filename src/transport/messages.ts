@@ -41,6 +41,11 @@ export type ControlMessage =
        * this member's copy is the longest of them.
        */
       readonly anyway?: boolean;
+      /**
+       * The donor is not in the requester's view (a former holder of an orphaned shard): it may answer
+       * from its log. Otherwise only a member that reached the requester's view may answer.
+       */
+      readonly fromLog?: boolean;
     }
   | {
       readonly t: 'state';
