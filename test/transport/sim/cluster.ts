@@ -26,6 +26,10 @@ export interface SimParams {
   readonly livenessBoundUs: number;
   readonly faults: boolean;
   readonly verbose: boolean;
+  /** Overrides of the group configuration (scenario tests). */
+  readonly config?: Record<string, unknown>;
+  /** Random workload from every member (default true). */
+  readonly workload?: boolean;
 }
 
 export function paramsForSeed(seed: number, overrides: Partial<SimParams> = {}): SimParams {
@@ -134,7 +138,9 @@ export class SimCluster {
       inlinePayloadBytesMax: 512,
       nullLookaheadMax: 64,
       p2pTimeoutMs: 500,
+      ...params.config,
     });
+    this.#workload = params.workload ?? true;
     for (let id = 1; id <= params.members + params.spares; id++) {
       this.nodes.set(id, { id, durable: new SimDurable(), skewUs: this.rng.int(-5000, 5000), proc: null, incarnations: 0, started: false });
     }
@@ -226,6 +232,52 @@ export class SimCluster {
     this.#note(`start ${key}`);
     void member.start().catch((e: unknown) => this.fail(`${key}: start failed: ${String(e)}`));
     this.#scheduleSend(proc);
+  }
+
+  /** Freeze a process (its timers and incoming frames wait) for `ms` of simulated time. */
+  pause(id: number, ms: number): void {
+    const proc = this.nodes.get(id)!.proc!;
+    proc.owner.pausedUntilUs = Math.max(proc.owner.pausedUntilUs, this.sched.nowUs + ms * 1000);
+    this.#note(`pause ${proc.trace.key} for ${ms} ms`);
+  }
+
+  /** The current process (GroupMember) of node `id`, if it runs. */
+  member(id: number): GroupMember | null {
+    return this.nodes.get(id)?.proc?.member ?? null;
+  }
+
+  /** The store of node `id`'s current process. */
+  store(id: number): SimStore | null {
+    return this.nodes.get(id)?.proc?.store ?? null;
+  }
+
+  /** Start the initial members (scenario tests drive time themselves with drive()). */
+  startInitial(): void {
+    for (let id = 1; id <= this.params.members; id++) this.startNode(id);
+  }
+
+  /** Advance simulated time to untilUs, or until done() holds; returns whether done() held. */
+  async drive(untilUs: number, done: () => boolean = () => false): Promise<boolean> {
+    let ok = false;
+    await this.#drive(untilUs, () => (ok = done()));
+    return ok || done();
+  }
+
+  /** Send payloads from node `id` to its first active shard (ids recorded as sent). */
+  sendFrom(id: number, count: number): number {
+    const proc = this.nodes.get(id)?.proc;
+    if (!proc) return 0;
+    const shard = proc.member.shards.find((s) => s.active);
+    if (!shard) return 0;
+    let sent = 0;
+    for (let i = 0; i < count; i++) {
+      const pid = `p${proc.trace.key}.${proc.sendCounter}`;
+      if (!shard.send(Buffer.from(pid))) break;
+      proc.sendCounter++;
+      proc.trace.sent.add(pid);
+      sent++;
+    }
+    return sent;
   }
 
   crashNode(id: number): void {
