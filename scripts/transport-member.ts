@@ -79,7 +79,11 @@ let measuring = false;
 let measuredCount = 0;
 let measuredBytes = 0;
 const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
-const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+// CLOCK_MONOTONIC in µs (shared by the processes of one machine), without BigInt arithmetic.
+const nowUs = (): number => {
+  const [s, ns] = process.hrtime();
+  return s * 1e6 + ns / 1000;
+};
 
 const driver = new TcpDriver({
   selfId,
@@ -129,10 +133,9 @@ for (const shard of member.shards) {
         for (const d of batch) {
           measuredCount++;
           measuredBytes += d.payload.length;
-          if (d.payload.length >= 8) {
-            const sentUs = Buffer.from(d.payload.buffer, d.payload.byteOffset, 8).readDoubleLE(0);
-            if (sentUs > 0) histogram.recordValue(Math.max(1, now - sentUs));
-          }
+          // Payloads here are Buffers (received frames and own sends); the first 8 bytes are the send time.
+          const sentUs = (d.payload as Buffer).readDoubleLE(0);
+          if (sentUs > 0) histogram.recordValue(Math.max(1, now - sentUs));
         }
       }
       persisted(shard, batch);
@@ -174,9 +177,10 @@ async function pump(shard: ReplicatedShard, size: number, stop: (sent: number) =
     }
     // Send a burst, then yield so the turn ends and the burst leaves as one batch.
     let burst = 0;
+    const stampUs = nowUs(); // one send time per burst: the burst leaves as one batch
     while (burst < 4096 && !stop(sent)) {
       const payload = Buffer.allocUnsafe(size);
-      if (stamp && size >= 8) payload.writeDoubleLE(nowUs(), 0);
+      if (stamp && size >= 8) payload.writeDoubleLE(stampUs, 0);
       else header.copy(payload, 0, 0, Math.min(size, header.length));
       if (!stamp) payload.write(`${selfId}:${sent}:`, 0);
       let ok = false;

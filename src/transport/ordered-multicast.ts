@@ -528,7 +528,8 @@ export class ShardMulticast {
       if (limit === null || i < limit[r]!) {
         const q = this.#batches[r]!;
         const b = q.peek();
-        assert(b !== undefined && i >= b.first && i < b.end, `${this.name}: seq ${s} (rank ${r} index ${i}) not received`);
+        // (The message is built only on failure: this runs once per delivered message.)
+        if (b === undefined || i < b.first || i >= b.end) assert(false, `${this.name}: seq ${s} (rank ${r} index ${i}) not received`);
         const pos = i - b.first;
         if (pos < b.count) {
           let payload: Uint8Array;

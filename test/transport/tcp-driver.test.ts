@@ -3,7 +3,7 @@ import t from 'tap';
 import { pino } from 'pino';
 import type { DriverListener } from '../../src/transport/driver.js';
 import { TcpDriver } from '../../src/transport/tcp-driver.js';
-import { freePorts } from './fixtures/proc-cluster.js';
+import { freePorts } from '../../scripts/proc-cluster.js';
 
 const log = pino({ level: 'silent' });
 
