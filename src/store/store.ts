@@ -314,7 +314,7 @@ export class Store {
       point = { timeUs: options.atUs };
     } else if (options.version !== undefined) {
       const v = options.version;
-      shard.channel.requestProgress(v);
+      shard.channel.requestProgress?.(v);
       if (options.stable) await shard.waitPersisted(v, waitMs);
       else await shard.waitDelivered(v, waitMs);
       found = shard.latest(key, v);
@@ -405,7 +405,7 @@ export class Store {
         const v = options.version;
         await Promise.all(
           shards.map((s) => {
-            s.channel.requestProgress(v);
+            s.channel.requestProgress?.(v);
             return options.stable ? s.waitPersisted(v, waitMs) : s.waitDelivered(v, waitMs);
           }),
         );

@@ -86,9 +86,10 @@ export interface OrderedShard {
   /** The layer above has durably stored every delivered payload up to `version` (inclusive). */
   reportPersisted(version: number): void;
   /**
-   * Asks the stream to make deliveredVersion reach `version` even if nobody sends (null messages skip the
-   * sequence forward), so a read "as of version v" on an idle shard can be answered. A version of a later
-   * view than the current one cannot be reached this way and is ignored.
+   * (Optional) Asks the stream to make deliveredVersion reach `version` even if nobody sends (the sequence
+   * skips forward like a null message), so a read "as of version v" on an idle shard can be answered. The
+   * one-member sequencer can; the round-robin multicast cannot jump its sequence, so there a read above
+   * the delivered version waits (bounded) for traffic. A version of a later view is ignored.
    */
-  requestProgress(version: number): void;
+  requestProgress?(version: number): void;
 }
