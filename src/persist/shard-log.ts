@@ -59,6 +59,8 @@ export class ShardLog {
   /** The node's metadata database, where this shard's end marker lives under `end:<name>`. */
   readonly #meta: Database<unknown, string>;
   readonly #commits: GroupCommit;
+  /** The end marker as last staged (undefined: not read yet). */
+  #end: ShardEnd | null | undefined = undefined;
 
   constructor(root: RootDatabase, name: string, commits: GroupCommit, meta: Database<unknown, string>) {
     this.name = name;
@@ -76,35 +78,32 @@ export class ShardLog {
     this.#time.clearSync();
     this.#rid.clearSync();
     this.#meta.removeSync(`end:${this.name}`);
+    this.#end = null;
   }
 
   // ---- where the copy ends ----
 
   /** The end marker, or null for a shard this node never held. */
   end(): ShardEnd | null {
-    return (this.#meta.get(`end:${this.name}`) as ShardEnd | undefined) ?? null;
+    if (this.#end === undefined) this.#end = (this.#meta.get(`end:${this.name}`) as ShardEnd | undefined) ?? null;
+    return this.#end;
   }
 
   /** Stages "this copy holds every delivered message up to version" (with the batch that gets it there). */
   markEnd(version: number, timestampUs: number): void {
     const previous = this.end();
-    this.#commits.put(this.#meta as unknown as StagedDb, `end:${this.name}`, {
-      version,
-      timestampUs,
-      complete: previous?.complete ?? true,
-      awaitingFrom: previous?.awaitingFrom ?? [],
-    } satisfies ShardEnd);
+    this.#stageEnd({ version, timestampUs, complete: previous?.complete ?? true, awaitingFrom: previous?.awaitingFrom ?? [] });
   }
 
   /** Stages the completeness flag (false when a state transfer starts, true once it is installed). */
   markComplete(complete: boolean, awaitingFrom: readonly number[]): void {
     const previous = this.end();
-    this.#commits.put(this.#meta as unknown as StagedDb, `end:${this.name}`, {
-      version: previous?.version ?? -1,
-      timestampUs: previous?.timestampUs ?? 0,
-      complete,
-      awaitingFrom: [...awaitingFrom],
-    } satisfies ShardEnd);
+    this.#stageEnd({ version: previous?.version ?? -1, timestampUs: previous?.timestampUs ?? 0, complete, awaitingFrom: [...awaitingFrom] });
+  }
+
+  #stageEnd(end: ShardEnd): void {
+    this.#end = end;
+    this.#commits.put(this.#meta as unknown as StagedDb, `end:${this.name}`, end);
   }
 
   // ---- state transfer ----

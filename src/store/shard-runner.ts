@@ -2,7 +2,7 @@ import { SquallError } from '../api/errors.js';
 import { assert, fail } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { NodeStorage } from '../persist/node-storage.js';
-import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from '../transport/ordered-shard.js';
+import type { Delivered, OrderedShard, ShardFrontiers, ShardListener, ShardViewInfo } from '../transport/ordered-shard.js';
 import { ConditionWaiters, VersionWaiters } from './frontier-waiters.js';
 import { decodeOp, encodeOp, type Op } from './ops.js';
 
@@ -82,6 +82,8 @@ export abstract class ShardRunner<R> {
         this.onFrontiers();
       },
       writable: () => this.#writable(),
+      viewChanged: (info) => this.onViewChanged(info),
+      dropped: (payloads) => this.#dropped(payloads),
     };
     this.channel.setListener(listener);
   }
@@ -112,12 +114,22 @@ export abstract class ShardRunner<R> {
         new SquallError('overloaded', `shard ${this.name} has ${this.#unfinished} writes in flight (limit ${this.#pendingOpsMax}); retry shortly`, {}, 1),
       );
     }
+    if (!this.serving) return Promise.reject(notServing(this.name));
     const i = this.#nextOpId++;
     const payload = encodeOp(build({ o: this.nodeId, i }));
     return new Promise<Applied<R>>((resolve, reject) => {
+      if (this.#backlog.length === 0) {
+        let sent: boolean;
+        try {
+          sent = this.channel.send(payload);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        if (!sent) this.#backlog.push({ payload });
+      } else this.#backlog.push({ payload });
       this.#calls.set(i, { resolve, reject });
       this.#unfinished++;
-      if (this.#backlog.length > 0 || !this.channel.send(payload)) this.#backlog.push({ payload });
     });
   }
 
@@ -151,7 +163,7 @@ export abstract class ShardRunner<R> {
     const record: BatchRecord = { lastVersion: last.version, done: false, ops: batch.length };
     this.#batches.push(record);
     const point = this.#durability === 'durable' ? this.storage.durable() : this.storage.committed();
-    this.afterBatch(record.lastVersion);
+    this.afterBatch(record.lastVersion, last.timestampUs);
     point.then(
       () => {
         record.done = true;
@@ -161,9 +173,40 @@ export abstract class ShardRunner<R> {
     );
   }
 
+  /**
+   * Payloads this member sent that will never be delivered (it stopped ordering the shard before they
+   * were): their callers get 503 view_change and retry elsewhere with the same request id.
+   */
+  #dropped(payloads: readonly Uint8Array[]): void {
+    for (const payload of payloads) {
+      const op = decodeOp(payload);
+      if (op.o !== this.nodeId) continue;
+      const call = this.#calls.get(op.i);
+      if (!call) continue;
+      this.#calls.delete(op.i);
+      this.#unfinished--;
+      call.reject(new SquallError('view_change', `shard ${this.name} changed membership before the write was ordered; retry (it was not applied)`, { shard: this.name }, 1));
+    }
+    this.#backlog = this.#backlog.filter((b) => !payloads.includes(b.payload));
+  }
+
+  /** Whether this member orders the shard now (always, for a one-member shard). */
+  get serving(): boolean {
+    const c = this.channel as { active?: boolean };
+    return this.#failed === null && (c.active ?? true);
+  }
+
   #writable(): void {
     while (this.#backlog.length > 0) {
-      if (!this.channel.send(this.#backlog[0]!.payload)) return;
+      let sent: boolean;
+      try {
+        sent = this.channel.send(this.#backlog[0]!.payload);
+      } catch {
+        // no longer ordered here: what waits in the backlog was never sent
+        this.#dropped(this.#backlog.map((b) => b.payload));
+        return;
+      }
+      if (!sent) return;
       this.#backlog.shift();
     }
   }
@@ -203,12 +246,15 @@ export abstract class ShardRunner<R> {
   protected abstract applyOp(d: Delivered, op: Op): R;
 
   /** Called after a batch's writes are queued, before they are durable. */
-  protected afterBatch(_lastVersion: number): void {}
+  protected afterBatch(_lastVersion: number, _lastTimestampUs: number): void {}
 
   /** Called when the batch up to `lastVersion` is durable (before persisted is reported). */
   protected onDurable(_lastVersion: number): void {}
 
   protected onFrontiers(): void {}
+
+  /** The shard's membership changed (replicated shards). */
+  protected onViewChanged(_info: ShardViewInfo): void {}
 
   #drainDurable(): void {
     while (this.#batches.length > 0 && this.#batches[0]!.done) {
@@ -235,6 +281,11 @@ export abstract class ShardRunner<R> {
     this.#persistedWaiters.rejectAll(e);
     this.#stableWaiters.rejectAll(e);
   }
+}
+
+/** The answer of a member asked to do something on a shard it does not order now. */
+export function notServing(shard: string): SquallError {
+  return new SquallError('unavailable', `this member does not order shard ${shard} now`, { shard, not_serving: true }, 1);
 }
 
 function notYetStable(shard: string, what: string, details: Record<string, unknown>): SquallError {

@@ -318,6 +318,25 @@ export class WatchHub {
     }
   }
 
+  /**
+   * For a watcher on another member: this shard's released changes after `afterVersion` (at most
+   * eventsMax), waiting up to waitMs for one; with the shard's stability frontier, below which the
+   * caller has every change of this shard.
+   */
+  async pull(shard: ObjectShard, afterVersion: number, eventsMax: number, waitMs: number): Promise<{ events: Array<[number, string, number, boolean, number]>; frontierUs: number }> {
+    const deadline = Date.now() + Math.max(0, waitMs);
+    for (;;) {
+      const frontierUs = shard.frontiers.stabilityFrontierUs;
+      const events: Array<[number, string, number, boolean, number]> = [];
+      for (const { version, entry } of shard.log.entriesAfter(afterVersion, eventsMax)) {
+        if (entry.timestampUs >= frontierUs) break;
+        events.push([version, entry.key, entry.timestampUs, entry.deleted, entry.value.byteLength]);
+      }
+      if (events.length > 0 || Date.now() >= deadline || this.#closed) return { events, frontierUs };
+      await new Promise((r) => setTimeout(r, this.#limits.watchTickMs));
+    }
+  }
+
   remove(w: Watcher): void {
     this.#watchers.delete(w);
   }
