@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 import { GroupCommit, type StagedDb } from './group-commit.js';
-import { ShardLog, type ShardEnd } from './shard-log.js';
+import { ShardEndMarker, type ShardEnd } from './shard-end.js';
+import { ShardLog } from './shard-log.js';
 
 /**
  * One LMDB environment per node (DESIGN.md "Storage"). Holds the node's own metadata (the view counter)
@@ -65,6 +66,11 @@ export class NodeStorage {
   /** Where this node's copy of a shard ends (null: never held here). Read without opening the shard's databases. */
   shardEnd(name: string): ShardEnd | null {
     return (this.meta.get(`end:${name}`) as ShardEnd | undefined) ?? null;
+  }
+
+  /** An end marker for a shard that has no ShardLog (the pool metadata shard). */
+  endMarker(name: string): ShardEndMarker {
+    return new ShardEndMarker(name, this.meta, this.commits);
   }
 
   /** Stages a write of the node's metadata (ordered with every other staged write; durable with them). */

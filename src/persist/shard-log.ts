@@ -1,5 +1,6 @@
 import type { Database, RootDatabase } from 'lmdb';
 import type { GroupCommit, StagedDb } from './group-commit.js';
+import { ShardEndMarker } from './shard-end.js';
 import {
   decodeIndexRecord,
   decodeLogEntry,
@@ -28,15 +29,6 @@ import {
 export type IndexKey = [string, number];
 const TRIM_SLOT = -1;
 
-/** Where a shard's copy on this node ends: the last delivered version made durable, and whether the copy is whole. */
-export interface ShardEnd {
-  version: number;
-  timestampUs: number;
-  /** false while a state transfer into this copy is under way (see ShardLogEnd in transport/storage.ts). */
-  complete: boolean;
-  awaitingFrom: number[];
-}
-
 /**
  * A range of a shard's history as raw LMDB records (state transfer): log entries and index records of
  * the versions in the range, the time index of those versions, the trim records of the keys written in
@@ -56,16 +48,14 @@ export class ShardLog {
   readonly #index: Database<Buffer, IndexKey>;
   readonly #time: Database<number, number>;
   readonly #rid: Database<Buffer, [number, string]>;
-  /** The node's metadata database, where this shard's end marker lives under `end:<name>`. */
-  readonly #meta: Database<unknown, string>;
   readonly #commits: GroupCommit;
-  /** The end marker as last staged (undefined: not read yet). */
-  #end: ShardEnd | null | undefined = undefined;
+  /** Where this copy ends (see shard-end.ts). */
+  readonly end: ShardEndMarker;
 
   constructor(root: RootDatabase, name: string, commits: GroupCommit, meta: Database<unknown, string>) {
     this.name = name;
     this.#commits = commits;
-    this.#meta = meta;
+    this.end = new ShardEndMarker(name, meta, commits);
     this.#log = root.openDB<Buffer, number>({ name: `${name}:log`, encoding: 'binary' });
     this.#index = root.openDB<Buffer, IndexKey>({ name: `${name}:index`, encoding: 'binary' });
     this.#time = root.openDB<number, number>({ name: `${name}:time`, encoding: 'ordered-binary' });
@@ -77,33 +67,7 @@ export class ShardLog {
     this.#index.clearSync();
     this.#time.clearSync();
     this.#rid.clearSync();
-    this.#meta.removeSync(`end:${this.name}`);
-    this.#end = null;
-  }
-
-  // ---- where the copy ends ----
-
-  /** The end marker, or null for a shard this node never held. */
-  end(): ShardEnd | null {
-    if (this.#end === undefined) this.#end = (this.#meta.get(`end:${this.name}`) as ShardEnd | undefined) ?? null;
-    return this.#end;
-  }
-
-  /** Stages "this copy holds every delivered message up to version" (with the batch that gets it there). */
-  markEnd(version: number, timestampUs: number): void {
-    const previous = this.end();
-    this.#stageEnd({ version, timestampUs, complete: previous?.complete ?? true, awaitingFrom: previous?.awaitingFrom ?? [] });
-  }
-
-  /** Stages the completeness flag (false when a state transfer starts, true once it is installed). */
-  markComplete(complete: boolean, awaitingFrom: readonly number[]): void {
-    const previous = this.end();
-    this.#stageEnd({ version: previous?.version ?? -1, timestampUs: previous?.timestampUs ?? 0, complete, awaitingFrom: [...awaitingFrom] });
-  }
-
-  #stageEnd(end: ShardEnd): void {
-    this.#end = end;
-    this.#commits.put(this.#meta as unknown as StagedDb, `end:${this.name}`, end);
+    this.end.clearSync();
   }
 
   // ---- state transfer ----

@@ -101,12 +101,13 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
 
   protected override onViewChanged(info: ShardViewInfo): void {
     // A copy waiting for its state transfer is incomplete until the transfer is installed (durably).
-    if (info.awaitingState) this.log.markComplete(false, info.awaitingFrom ?? []);
+    if (info.awaitingState) this.log.end.markComplete(false, info.awaitingFrom ?? []);
   }
 
-  /** After a state transfer was installed: the newest write in the log is the shard's previous write. */
-  stateInstalled(): void {
+  /** After a state transfer was installed (durably) up to `version`. */
+  stateInstalled(version: number): void {
     this.#lastWriteVersion = this.log.tail().version;
+    this.installedUpTo(version);
   }
 
   get overlayKeys(): number {
@@ -234,7 +235,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       this.log.markTime(d.timestampUs, d.version);
       this.#markTimePending = null;
     }
-    this.log.markEnd(lastVersion, lastTimestampUs);
+    this.log.end.mark(lastVersion, lastTimestampUs);
     this.#pendingTouched.push({ lastVersion, ...this.#touched });
     this.#touched = { keys: [], trims: [], requests: [], removed: [] };
   }

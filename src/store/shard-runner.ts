@@ -34,6 +34,8 @@ export interface ShardRunnerOptions {
   pendingOpsMax: number;
   waitersMax: number;
   logger: Logger;
+  /** Everything up to this version is durable here already (the copy's end marker at start). */
+  durableVersionStart?: number;
 }
 
 interface BatchRecord {
@@ -52,6 +54,9 @@ export abstract class ShardRunner<R> {
   readonly #deliveredWaiters: VersionWaiters;
   readonly #persistedWaiters: VersionWaiters;
   readonly #stableWaiters: ConditionWaiters;
+  readonly #durableWaiters: VersionWaiters;
+  /** Highest version of a batch made durable here (locally; persistedFrontier is the shard-wide minimum). */
+  #durableVersion: number;
   readonly #durability: 'durable' | 'committed';
   readonly #pendingOpsMax: number;
   #nextOpId = 1;
@@ -73,6 +78,8 @@ export abstract class ShardRunner<R> {
     this.#deliveredWaiters = new VersionWaiters(() => this.channel.frontiers.deliveredVersion, options.waitersMax);
     this.#persistedWaiters = new VersionWaiters(() => this.channel.frontiers.persistedFrontier, options.waitersMax);
     this.#stableWaiters = new ConditionWaiters(options.waitersMax);
+    this.#durableVersion = options.durableVersionStart ?? -1;
+    this.#durableWaiters = new VersionWaiters(() => this.#durableVersion, options.waitersMax);
     const listener: ShardListener = {
       deliver: (batch) => this.#deliver(batch),
       frontiers: () => {
@@ -221,6 +228,17 @@ export abstract class ShardRunner<R> {
     return this.#persistedWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not persisted yet`, { version }));
   }
 
+  /** Resolves once this member's own copy is durable up to `version` (a state-transfer donor waits for it). */
+  waitLocallyDurable(version: number, timeoutMs: number): Promise<void> {
+    return this.#durableWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not durable here yet`, { version }));
+  }
+
+  /** After a state transfer installed a copy up to `version`. */
+  protected installedUpTo(version: number): void {
+    if (version > this.#durableVersion) this.#durableVersion = version;
+    this.#durableWaiters.notify();
+  }
+
   /** Resolves once every message with timestamp ≤ t is delivered and persisted on every member. */
   waitStable(timestampUs: number, timeoutMs: number): Promise<void> {
     const pollMs = 1;
@@ -262,6 +280,8 @@ export abstract class ShardRunner<R> {
       this.#unfinished -= b.ops;
       if (!(this.#unfinished >= 0)) fail(`unfinished ops negative on ${this.name}`);
       this.onDurable(b.lastVersion);
+      this.#durableVersion = b.lastVersion;
+      this.#durableWaiters.notify();
       this.channel.reportPersisted(b.lastVersion);
     }
   }
@@ -280,6 +300,7 @@ export abstract class ShardRunner<R> {
     this.#deliveredWaiters.rejectAll(e);
     this.#persistedWaiters.rejectAll(e);
     this.#stableWaiters.rejectAll(e);
+    this.#durableWaiters.rejectAll(e);
   }
 }
 

@@ -155,9 +155,17 @@ export class Store {
       waitersMax: options.limits.shardPendingOpsMax,
     };
     const poolsTs = Math.max(0, ...this.pools.list().map((p) => p.timestampUs));
+    const metadataEnd = options.storage.endMarker('metadata/0/0');
     this.metadata = new MetadataShard(
-      { ...runnerBase, channel: options.openChannel('metadata/0/0', poolsTs), durability: 'durable', logger: options.logger.child({ shard: 'metadata/0/0' }) },
+      {
+        ...runnerBase,
+        channel: options.openChannel('metadata/0/0', poolsTs),
+        durability: 'durable',
+        logger: options.logger.child({ shard: 'metadata/0/0' }),
+        durableVersionStart: metadataEnd.get()?.version ?? -1,
+      },
       this.pools,
+      metadataEnd,
     );
     const allShards: ObjectShard[] = [];
     const build = (type: PoolType): ObjectShard[][] =>
@@ -171,6 +179,7 @@ export class Store {
               channel: options.openChannel(name, log.tail().timestampUs),
               durability: type === 'persistent' ? 'durable' : 'committed',
               logger: options.logger.child({ shard: name }),
+              durableVersionStart: log.end.get()?.version ?? -1,
             },
             { type, subgroup, index, order: allShards.length },
             log,

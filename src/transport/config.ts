@@ -24,6 +24,12 @@ const subgroup = z.object({
   minReplicas: z.number().int().min(1).max(64).optional(),
   /** Member ids pinned to each shard (reserved members), one list per shard; may overlap across subgroups. */
   reserved: z.array(z.array(z.number().int().min(0))).optional(),
+  /**
+   * 'disjoint' (default, Derecho's): a member is in at most one shard of all disjoint subgroups.
+   * 'overlap': each shard takes up to `replicas` members from the whole view, whatever other shards hold
+   * (a store with more shards than nodes / replicas, or a subgroup every member must be in).
+   */
+  placement: z.enum(['disjoint', 'overlap']).optional(),
 });
 
 export const groupConfigSchema = z

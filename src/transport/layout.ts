@@ -17,6 +17,9 @@ import type { SubgroupConfig } from './config.js';
  *   shard that is above its own minimum (so failures never leave one shard empty while another has
  *   spare replicas);
  * - a shard with fewer than minReplicas members is not provisioned and orders nothing in that view;
+ * - shards of an 'overlap' subgroup ignore all of the above but the first two: each keeps its previous
+ *   members still in the view, then takes members in rank order starting at an offset that spreads the
+ *   shards over the view (shard j starts at rank j * members / shards), up to `replicas`;
  * - each shard's member list is in view rank order (its index is the member's sender rank).
  */
 
@@ -62,6 +65,7 @@ export function computeLayout(
     min: number;
     max: number;
     members: number[];
+    overlap: boolean;
   }
   const drafts: Draft[] = [];
   const perType = new Map<string, number>();
@@ -69,16 +73,35 @@ export function computeLayout(
     const sub = perType.get(s.type) ?? 0;
     perType.set(s.type, sub + 1);
     for (let j = 0; j < s.shards; j++) {
-      drafts.push({ type: s.type, subgroup: sub, shard: j, min: s.minReplicas ?? 1, max: s.replicas, members: [] });
+      drafts.push({ type: s.type, subgroup: sub, shard: j, min: s.minReplicas ?? 1, max: s.replicas, members: [], overlap: s.placement === 'overlap' });
+    }
+  }
+  // Overlapping shards: previous members that are still here, then members from a per-shard offset.
+  {
+    let base = 0;
+    for (const s of subgroups) {
+      if (s.placement === 'overlap') {
+        for (let j = 0; j < s.shards; j++) {
+          const d = drafts[base + j]!;
+          for (const id of s.reserved?.[j] ?? []) if (rank.has(id) && !d.members.includes(id)) d.members.push(id);
+          for (const id of previous?.[base + j]?.members ?? []) if (rank.has(id) && !d.members.includes(id) && d.members.length < d.max) d.members.push(id);
+          const offset = Math.floor((j * memberIds.length) / s.shards);
+          for (let k = 0; k < memberIds.length && d.members.length < d.max; k++) {
+            const id = memberIds[(offset + k) % memberIds.length]!;
+            if (!d.members.includes(id)) d.members.push(id);
+          }
+        }
+      }
+      base += s.shards;
     }
   }
   if (previous) assert(previous.length === drafts.length, 'previous layout has a different shard count');
 
-  // Reserved members first (they may be pinned in shards of several subgroups).
+  // Disjoint shards. Reserved members first (they may be pinned in shards of several subgroups).
   const assigned = new Set<number>();
   let base = 0;
   for (const s of subgroups) {
-    s.reserved?.forEach((ids, j) => {
+    if (s.placement !== 'overlap') s.reserved?.forEach((ids, j) => {
       for (const id of ids) {
         if (rank.has(id) && !drafts[base + j]!.members.includes(id)) {
           drafts[base + j]!.members.push(id);
@@ -92,6 +115,7 @@ export function computeLayout(
   if (previous) {
     previous.forEach((p, g) => {
       const d = drafts[g]!;
+      if (d.overlap) return;
       for (const id of p.members) {
         if (rank.has(id) && !assigned.has(id) && d.members.length < d.max) {
           d.members.push(id);
@@ -109,7 +133,7 @@ export function computeLayout(
       progress = false;
       for (const d of drafts) {
         if (next >= spare.length) break;
-        if (d.members.length < d[target]) {
+        if (!d.overlap && d.members.length < d[target]) {
           d.members.push(spare[next++]!);
           progress = true;
         }
@@ -120,10 +144,11 @@ export function computeLayout(
   const reserved = new Set<number>();
   for (const s of subgroups) s.reserved?.forEach((ids) => ids.forEach((id) => reserved.add(id)));
   for (let guard = 0; guard < memberIds.length; guard++) {
-    const needy = drafts.find((d) => d.members.length < d.min);
+    const needy = drafts.find((d) => !d.overlap && d.members.length < d.min);
     if (!needy) break;
     let donor: Draft | null = null;
     for (const d of drafts) {
+      if (d.overlap) continue;
       const movable = d.members.filter((id) => !reserved.has(id));
       if (d.members.length > d.min && movable.length > 0 && (!donor || d.members.length > donor.members.length)) donor = d;
     }

@@ -76,3 +76,20 @@ t.test('config: defaults, and clear errors naming the field', async (t) => {
   bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] }, heartbeatPeriodMs: 0 }, /heartbeatPeriodMs/);
   bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] }, bogus: 1 }, /bogus|unrecognized/i);
 });
+
+t.test('overlap placement: every shard takes replicas from the whole view, spread, survivors keep their place', async (t) => {
+  const subgroups = [
+    { type: 'metadata', shards: 1, replicas: 5, placement: 'overlap' as const },
+    { type: 'persistent', shards: 2, replicas: 3, placement: 'overlap' as const },
+  ];
+  const l0 = computeLayout(subgroups, [1, 2, 3], null);
+  t.same(l0.map((s) => s.members), [[1, 2, 3], [1, 2, 3], [1, 2, 3]], 'three members: every shard has all of them');
+  const l1 = computeLayout(subgroups, [1, 2, 3, 4, 5], null);
+  t.same(l1[0]!.members, [1, 2, 3, 4, 5]);
+  t.same(l1[1]!.members, [1, 2, 3], 'shard 0 starts at rank 0');
+  t.same(l1[2]!.members, [3, 4, 5], 'shard 1 starts at rank 2 (5 * 1 / 2)');
+  const l2 = computeLayout(subgroups, [1, 2, 4, 5], l1);
+  t.same(l2[1]!.members, [1, 2, 4], 'survivors 1 and 2 stay, one more joins');
+  t.same(l2[2]!.members, [4, 5, 1].sort(), 'survivors 4 and 5 stay');
+  t.same(computeLayout(subgroups, [1, 2, 4, 5], l1), l2, 'deterministic');
+});
