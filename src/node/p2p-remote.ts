@@ -29,7 +29,9 @@ export class P2PRemote implements RemoteCalls {
       a.options = { ...a.options, requestId: `fwd:${this.#member.selfId}:${process.pid}:${++this.#forwardedWrites}` };
     }
     const payload = encodeRemoteRequest(shardName, method, args);
-    const members = this.#member.shard(shardName).members.filter((id) => id !== this.#member.selfId);
+    // the installed view's layout: this member's shard objects only know shards it is in
+    const layout = this.#member.view?.shards.find((s) => s.name === shardName);
+    const members = (layout?.members ?? []).filter((id) => id !== this.#member.selfId);
     const start = this.#rotation++;
     let lastError: unknown = null;
     for (let k = 0; k < members.length; k++) {

@@ -251,6 +251,7 @@ export class Store {
   getPool(path: string): Pool {
     assertPoolPath(path);
     const p = this.pools.get(path);
+    if (!p && !this.metadata.serving) throw notServing(this.metadata.name);
     if (!p) throw new SquallError('pool_not_found', `no pool ${path}`, { pool: path });
     return p;
   }
@@ -261,7 +262,11 @@ export class Store {
   route(key: string, forWrite: boolean): { pool: Pool; shard: ObjectShard } {
     assertKey(key);
     const pool = this.pools.forKey(key);
-    if (!pool) throw new SquallError('pool_not_found', `no pool holds ${key}: create one with PUT /v1/pools/<path>`, { key });
+    if (!pool) {
+      // a member whose pool registry is still being transferred cannot know: retry elsewhere or later
+      if (!this.metadata.serving) throw notServing(this.metadata.name);
+      throw new SquallError('pool_not_found', `no pool holds ${key}: create one with PUT /v1/pools/<path>`, { key });
+    }
     if (forWrite && pool.deleted) throw new SquallError('pool_not_found', `pool ${pool.path} was deleted: its objects stay readable, new writes are refused`, { key, pool: pool.path });
     const index = shardOf(key, pool.shards, pool.affinityRegex);
     const shard = this.shards[pool.type][pool.subgroup]![index]!;
@@ -743,8 +748,9 @@ export class Store {
 
   // ---- lifecycle ----
 
+  /** Serving: not closing, no shard failed, and the pool registry is here (not awaiting a transfer). */
   get ready(): boolean {
-    return !this.#closed && this.metadata.failed === null && this.allShards.every((s) => s.failed === null);
+    return !this.#closed && this.metadata.serving && this.allShards.every((s) => s.failed === null);
   }
 
   async close(): Promise<void> {
