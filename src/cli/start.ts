@@ -48,6 +48,13 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
+        // started by a launcher (squall cluster, tests): go when the launcher goes
+        if (process.env.SQUALL_EXIT_WITH_PARENT === '1' && process.send) {
+          process.on('disconnect', () => {
+            ctx.err('launcher gone: stopping\n');
+            node.close().then(() => process.exit(0), () => process.exit(1));
+          });
+        }
       });
       if (!ctx.json) ctx.err(`stopped at ${fmt.time(Date.now() * 1000)}\n`);
       setTimeout(() => process.exit(process.exitCode ?? 0), STOP_EXIT_GRACE_MS).unref();

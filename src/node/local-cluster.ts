@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +23,8 @@ export interface LocalClusterOptions {
   group?: Record<string, unknown>;
   /** Environment of the member processes (e.g. SQUALL_LOG_LEVEL). */
   env?: NodeJS.ProcessEnv;
-  /** Where member output goes: 'inherit' (the terminal) or 'ignore'; default 'ignore'. */
-  stdio?: 'inherit' | 'ignore';
+  /** Where member output goes: 'inherit' (the terminal), 'ignore', or 'file' (DIR/node-N.log, appended); default 'ignore'. */
+  stdio?: 'inherit' | 'ignore' | 'file';
 }
 
 export interface LocalMember {
@@ -90,10 +90,14 @@ export class LocalCluster {
     const m = this.members.get(id);
     if (!m) throw new Error(`no member ${id}`);
     if (m.process && m.process.exitCode === null && m.process.signalCode === null) return m;
+    // An IPC channel: the member exits when it closes, i.e. when this process is gone (even by SIGKILL).
+    const out = this.#o.stdio === 'file' ? openSync(join(resolve(this.#o.dataDir), `node-${id}.log`), 'a') : (this.#o.stdio ?? 'ignore');
     const child = spawn(process.execPath, [BIN, 'start', '--config', this.configFile, '--id', String(id), '--data', this.dataDirOf(id)], {
-      stdio: ['ignore', this.#o.stdio ?? 'ignore', this.#o.stdio ?? 'ignore'],
-      env: { ...process.env, ...(this.#o.env ?? {}) },
+      stdio: ['ignore', out, out, 'ipc'],
+      env: { ...process.env, ...(this.#o.env ?? {}), SQUALL_EXIT_WITH_PARENT: '1' },
     });
+    child.channel?.unref(); // the channel alone must not keep this process running
+    if (typeof out === 'number') closeSync(out);
     m.process = child;
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -79,12 +79,17 @@ export abstract class ShardRunner<R> {
     this.#persistedWaiters = new VersionWaiters(() => this.channel.frontiers.persistedFrontier, options.waitersMax);
     this.#stableWaiters = new ConditionWaiters(options.waitersMax);
     this.#durableVersion = options.durableVersionStart ?? -1;
-    this.#durableWaiters = new VersionWaiters(() => this.#durableVersion, options.waitersMax);
+    // with no batch pending, everything delivered is durable here (null messages carry nothing to store)
+    this.#durableWaiters = new VersionWaiters(
+      () => (this.#batches.length === 0 ? Math.max(this.#durableVersion, this.channel.frontiers.deliveredVersion) : this.#durableVersion),
+      options.waitersMax,
+    );
     const listener: ShardListener = {
       deliver: (batch) => this.#deliver(batch),
       frontiers: () => {
         this.#deliveredWaiters.notify();
         this.#persistedWaiters.notify();
+        this.#durableWaiters.notify();
         if (this.#stableWaiters.size > 0) this.#stableWaiters.notify();
         this.onFrontiers();
       },
