@@ -192,7 +192,17 @@ export class Store {
       );
     this.shards = { persistent: build('persistent'), volatile: build('volatile') };
     this.allShards = allShards;
-    this.watch = new WatchHub(allShards, options.limits, options.logger.child({ part: 'watch' }));
+    const remote = options.remote;
+    this.watch = new WatchHub(
+      allShards,
+      options.limits,
+      options.logger.child({ part: 'watch' }),
+      remote
+        ? (shard, afterVersion, eventsMax, waitMs, atUs) =>
+            remote.call(shard.name, 'watchPull', { afterVersion, eventsMax, waitMs, ...(atUs !== undefined ? { atUs } : {}) }) as ReturnType<WatchHub['pull']>
+        : null,
+    );
+    this.watch.startPulling();
     this.#logger.info({ pools: loaded, shards: allShards.length }, 'store opened');
     this.#sweepTimer = setInterval(() => this.#sweep(), options.limits.retentionSweepMs);
     this.#sweepTimer.unref();
@@ -697,7 +707,7 @@ export class Store {
       case 'batch':
         return this.#batchLocal(a.ops as BatchOperation[]);
       case 'watchPull':
-        return this.watch.pull(shard, a.afterVersion as number, a.eventsMax as number, a.waitMs as number);
+        return this.watch.pull(shard, a.afterVersion as number, a.eventsMax as number, a.waitMs as number, (a.atUs as number | undefined) ?? Infinity);
       default:
         throw new SquallError('bad_parameter', `unknown forwarded call ${String(method)}`);
     }
