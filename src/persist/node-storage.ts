@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type StagedDb } from './group-commit.js';
 import { ShardLog } from './shard-log.js';
 
 /**
@@ -62,11 +62,16 @@ export class NodeStorage {
     return this.commits.committed();
   }
 
+  /** Stages a write of the node's metadata (ordered with every other staged write; durable with them). */
+  putMeta(key: string, value: unknown): void {
+    this.commits.put(this.meta as unknown as StagedDb, key, value);
+  }
+
   /** Starts a new view at every start: the previous one + 1, saved durably before it is used. */
   async nextView(): Promise<number> {
     const previous = this.meta.get('view');
     const view = typeof previous === 'number' ? previous + 1 : 0;
-    await this.meta.put('view', view);
+    this.putMeta('view', view);
     await this.durable();
     return view;
   }

@@ -164,7 +164,7 @@ export class MetadataShard extends ShardRunner<PoolOpResult> {
         version: d.version,
         timestampUs: d.timestampUs,
       };
-      this.storage.meta.put(POOL_PREFIX + op.p, record);
+      this.storage.putMeta(POOL_PREFIX + op.p, record);
       return { kind: 'created', pool: this.registry.set(record) };
     }
     if (op.t === 'pool-') {
@@ -173,7 +173,7 @@ export class MetadataShard extends ShardRunner<PoolOpResult> {
         return { kind: 'failed', error: new SquallError('pool_not_found', `no pool ${op.p}`, { pool: op.p }) };
       }
       const record: PoolRecord = { ...stripPool(existing), deleted: true, version: d.version, timestampUs: d.timestampUs };
-      this.storage.meta.put(POOL_PREFIX + op.p, record);
+      this.storage.putMeta(POOL_PREFIX + op.p, record);
       return { kind: 'deleted', pool: this.registry.set(record) };
     }
     throw new Error(`metadata shard cannot apply op '${op.t}'`);
