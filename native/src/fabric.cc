@@ -1,10 +1,14 @@
 #include "fabric.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -22,7 +26,8 @@ namespace {
 
 constexpr uint32_t kEndpointMagic = 0x45465153;  // "SQFE"
 constexpr uint32_t kRegionMagic = 0x52465153;    // "SQFR"
-constexpr uint16_t kBlobVersion = 1;
+constexpr uint16_t kBlobVersion = 2;
+constexpr size_t kDoorbellBytes = 4096;
 constexpr int kCqBatch = 64;
 constexpr uint64_t kDeadlineCheckNs = 10'000'000;  // scan for overdue writes every 10 ms
 constexpr uint64_t kFdIdleWaitMaxUs = 50'000;      // tcp/net: the CQ fd wakes us; re-check deadlines anyway
@@ -98,6 +103,15 @@ class Reader {
   size_t at_ = 0;
   const char* what_;
 };
+
+void futexWake(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+void futexWait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeoutUs) {
+  timespec ts{static_cast<time_t>(timeoutUs / 1'000'000), static_cast<long>((timeoutUs % 1'000'000) * 1000)};
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
 
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -192,15 +206,17 @@ void Fabric::openEndpoint() {
   hints->domain_attr->threading = FI_THREAD_DOMAIN;
   hints->fabric_attr->prov_name = strdup(choice.libfabricName);
 
+  // Files under /dev/shm (shm's endpoint file, every provider's doorbell) are named per process incarnation;
+  // those of dead incarnations are removed first.
+  static std::atomic<uint32_t> counter{0};
+  const std::string localName = shmEndpointName(options_.shmPrefix, counter.fetch_add(1));
+  cleanupStaleShm(options_.shmPrefix);
   std::string node;
   if (choice.usesHost) {
     node = options_.host;
   } else {
-    // shm names its endpoint file after the node: make it unique per process incarnation.
-    static std::atomic<uint32_t> counter{0};
-    shmName_ = shmEndpointName(options_.shmPrefix, counter.fetch_add(1));
+    shmName_ = localName;  // shm names its endpoint file after the node
     node = shmName_;
-    cleanupStaleShm(options_.shmPrefix);
   }
   int rc = fi_getinfo(FI_VERSION(1, 17), node.c_str(), "0", FI_SOURCE, hints, &info_);
   fi_freeinfo(hints);
@@ -210,6 +226,9 @@ void Fabric::openEndpoint() {
                       (options_.provider == "verbs" ? " (no RDMA device?)" : ""));
   }
   providerName_ = info_->fabric_attr->prov_name;
+  // shm completes a posted write inside fi_write; the others move data (and completions) only as they
+  // are progressed, so a sleeping progress thread is woken after a post.
+  senderProgress_ = choice.usesHost;
   mrMode_ = info_->domain_attr->mr_mode;
   maxMsgBytes_ = info_->ep_attr->max_msg_size;
 
@@ -241,6 +260,36 @@ void Fabric::openEndpoint() {
 
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw FabricError(std::string("eventfd failed: ") + strerror(errno));
+  openDoorbell(localName);
+}
+
+void Fabric::openDoorbell(const std::string& localName) {
+  bellName_ = localName + ".bell";
+  const std::string path = "/dev/shm/" + bellName_;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw FabricError("cannot create " + path + ": " + strerror(errno));
+  void* p = MAP_FAILED;
+  if (ftruncate(fd, kDoorbellBytes) == 0) p = mmap(nullptr, kDoorbellBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    unlink(path.c_str());
+    throw FabricError("cannot map " + path + ": " + strerror(errno));
+  }
+  bell_ = new (p) Doorbell{};
+}
+
+Fabric::Peer::~Peer() {
+  if (bell) munmap(bell, kDoorbellBytes);
+}
+
+void Fabric::kickLocked(Peer& peer) {
+  if (!peer.bell) return;
+  // Pairs with the sleeper's store of `sleeping` then re-check: either it sees our write, or we see it asleep.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (peer.bell->sleeping.load()) {
+    peer.bell->seq.fetch_add(1);
+    futexWake(&peer.bell->seq);
+  }
 }
 
 void Fabric::close() {
@@ -268,6 +317,11 @@ void Fabric::closeLocked() {
   if (fabric_) fi_close(&fabric_->fid), fabric_ = nullptr;
   if (info_) fi_freeinfo(info_), info_ = nullptr;
   if (wakeFd_ >= 0) ::close(wakeFd_), wakeFd_ = -1;
+  if (bell_) {
+    munmap(bell_, kDoorbellBytes);
+    bell_ = nullptr;
+    unlink(("/dev/shm/" + bellName_).c_str());
+  }
   watches_.clear();
 }
 
@@ -295,6 +349,8 @@ std::vector<uint8_t> Fabric::endpointBlob() {
   w.bytes(self.bootId, 16);
   w.put(static_cast<uint32_t>(len));
   w.bytes(name, len);
+  w.put(static_cast<uint32_t>(bellName_.size()));
+  w.bytes(bellName_.data(), bellName_.size());
   return w.buf;
 }
 
@@ -415,9 +471,22 @@ void Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
   const uint32_t nameLen = rd.get<uint32_t>();
   std::vector<uint8_t> name(nameLen);
   rd.bytes(name.data(), nameLen);
+  const uint32_t bellLen = rd.get<uint32_t>();
+  std::string bellName(bellLen, '\0');
+  rd.bytes(bellName.data(), bellLen);
+  if (bellName.find('/') != std::string::npos) throw UsageError("bad doorbell name in endpoint blob");
   peer->colocated = sameHost(peer->identity, selfIdentity());
   peer->sameProcess = peer->identity.pid == selfIdentity().pid && peer->identity.startTicks == selfIdentity().startTicks;
   peer->name.assign(reinterpret_cast<const char*>(name.data()), name.size());
+  if (peer->colocated && !bellName.empty()) {
+    // Without it the peer still sees our writes, only later (when its idle sleep ends).
+    int fd = ::open(("/dev/shm/" + bellName).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      void* p = mmap(nullptr, kDoorbellBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      ::close(fd);
+      if (p != MAP_FAILED) peer->bell = static_cast<Doorbell*>(p);
+    }
+  }
 
   std::lock_guard<std::mutex> lock(mu_);
   if (!av_) throw UsageError("fabric is closed");
@@ -494,7 +563,7 @@ int Fabric::write(uint32_t peerId, uint32_t remoteRegion, uint64_t remoteOffset,
     }
     status = enqueueLocked(peer, localRegion, localOffset, rr->second.base + remoteOffset, rr->second.key, len);
   }
-  if (status == kQueued || sleeping_.load(std::memory_order_relaxed)) wake();
+  if (status == kQueued || (senderProgress_ && sleeping_.load(std::memory_order_relaxed))) wake();
   return status;
 }
 
@@ -523,7 +592,7 @@ int Fabric::put(uint32_t region, uint64_t offset, uint64_t len, const uint32_t* 
       if (s == kQueued) needWake = true;
     }
   }
-  if (needWake || sleeping_.load(std::memory_order_relaxed)) wake();
+  if (needWake || (senderProgress_ && sleeping_.load(std::memory_order_relaxed))) wake();
   return dead;
 }
 
@@ -594,8 +663,10 @@ int Fabric::postLocked(const std::shared_ptr<Peer>& peer, const PendingWrite& w)
     local.inflight++;
     stats_.writesPosted++;
     stats_.bytesPosted += w.len;
+    kickLocked(*peer);
   } else if (rc == -FI_EAGAIN) {
     stats_.eagain++;
+    kickLocked(*peer);  // shm: its command queue drains only when it progresses
   }
   return rc;
 }
@@ -748,6 +819,13 @@ void Fabric::checkLiveness() {
 }
 
 uint32_t Fabric::watch(uint32_t region, uint64_t offset) {
+  bool needsWake = false;
+  uint32_t id = watchLocked(region, offset, needsWake);
+  if (needsWake) wake();
+  return id;
+}
+
+uint32_t Fabric::watchLocked(uint32_t region, uint64_t offset, bool& needsWake) {
   std::lock_guard<std::mutex> lock(mu_);
   Region& r = regionLocked(region);
   if (offset % 8 != 0 || offset + 8 > r.size) {
@@ -764,10 +842,14 @@ uint32_t Fabric::watch(uint32_t region, uint64_t offset) {
   }
   Watch& w = watches_[id];
   w.active = true;
-  w.reported = false;
   w.region = region;
   w.word = reinterpret_cast<const uint64_t*>(r.base + offset);
   w.last = __atomic_load_n(w.word, __ATOMIC_ACQUIRE);
+  // Report it once right away: the word may have changed before the caller looked (a peer that started
+  // earlier), and a change that happened before the watch existed would otherwise never be reported.
+  w.reported = true;
+  changed_.push_back(id);
+  needsWake = true;
   return id;
 }
 
@@ -812,43 +894,62 @@ size_t Fabric::queuedTo(uint32_t peerId) {
 }
 
 void Fabric::wake() {
-  if (wakeFd_ < 0) return;
-  uint64_t one = 1;
-  ssize_t rc = ::write(wakeFd_, &one, sizeof one);
-  (void)rc;
+  // The progress thread sleeps either in ppoll (eventfd) or on the doorbell futex: ring both.
+  if (bell_) {
+    bell_->seq.fetch_add(1);
+    futexWake(&bell_->seq);
+  }
+  if (wakeFd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t rc = ::write(wakeFd_, &one, sizeof one);
+    (void)rc;
+  }
 }
 
 void Fabric::waitIdle(uint64_t sleepUs) {
-  pollfd fds[2];
-  int n = 0;
-  fds[n++] = {wakeFd_, POLLIN, 0};
   if (fdWaitUsable_) {
-    std::lock_guard<std::mutex> lock(mu_);
-    fid* f = &cq_->fid;
-    // fi_trywait says whether blocking on the fd is safe (no events hidden in provider state).
-    if (fi_trywait(fabric_, &f, 1) == FI_SUCCESS) {
-      fds[n++] = {cqFd_, POLLIN, 0};
-    } else {
-      sleepUs = 0;
+    // The provider's CQ fd (net) wakes us when data arrives, the eventfd when this process posts.
+    pollfd fds[2] = {{wakeFd_, POLLIN, 0}, {cqFd_, POLLIN, 0}};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      fid* f = &cq_->fid;
+      // fi_trywait says whether blocking on the fd is safe (no events hidden in provider state).
+      if (fi_trywait(fabric_, &f, 1) != FI_SUCCESS) return;
     }
+    timespec ts{static_cast<time_t>(sleepUs / 1'000'000), static_cast<long>((sleepUs % 1'000'000) * 1000)};
+    sleeping_.store(true);
+    sleeps_.fetch_add(1, std::memory_order_relaxed);
+    int rc = ppoll(fds, 2, &ts, nullptr);
+    sleeping_.store(false);
+    if (rc > 0 && (fds[0].revents & POLLIN)) {
+      uint64_t v;
+      ssize_t r = ::read(wakeFd_, &v, sizeof v);
+      (void)r;
+    }
+    lastWaitWokeOnCqFd_ = rc > 0 && (fds[1].revents & POLLIN);
+    return;
   }
-  if (sleepUs == 0) return;
-  timespec ts{static_cast<time_t>(sleepUs / 1'000'000), static_cast<long>((sleepUs % 1'000'000) * 1000)};
-  sleeping_.store(true);
-  sleeps_.fetch_add(1, std::memory_order_relaxed);
-  int rc = ppoll(fds, n, &ts, nullptr);
-  sleeping_.store(false);
-  if (rc > 0 && (fds[0].revents & POLLIN)) {
-    uint64_t v;
-    ssize_t r = ::read(wakeFd_, &v, sizeof v);
-    (void)r;
+  // Otherwise sleep on the doorbell: co-located writers and this process's own posts ring it.
+  const uint32_t seq = bell_->seq.load();
+  bell_->sleeping.store(1);
+  bool pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending = scanWatchesLocked() || !peerEvents_.empty();
   }
-  lastWaitWokeOnCqFd_ = n > 1 && rc > 0 && (fds[1].revents & POLLIN);
+  if (!pending) {
+    sleeping_.store(true);
+    sleeps_.fetch_add(1, std::memory_order_relaxed);
+    futexWait(&bell_->seq, seq, sleepUs);
+    sleeping_.store(false);
+  }
+  bell_->sleeping.store(0);
 }
 
 void Fabric::progressLoop() {
   // Short sleeps must be short: the default timer slack (50 µs) would stretch every one of them.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  pthread_setname_np(pthread_self(), "squall-fabric");
   const uint64_t spinNs = static_cast<uint64_t>(options_.pollSpinUs) * 1000ull;
   const uint64_t livenessNs = static_cast<uint64_t>(options_.livenessCheckMs) * 1'000'000ull;
 
@@ -910,8 +1011,15 @@ void Fabric::progressLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       busy = queuedTotal_ > 0 || freeOps_.size() < ops_.size();
     }
-    const uint64_t idleMaxUs = fdWaitUsable_ ? std::max<uint64_t>(options_.pollSleepMaxUs, kFdIdleWaitMaxUs)
-                                             : options_.pollSleepMaxUs;
+    // When every write to us rings something (the CQ fd, or the doorbell of co-located peers), a quiet
+    // endpoint may sleep long; a remote peer writing without an fd event (tcp via rxm, verbs) is noticed
+    // only by polling, so then the sleep is bounded by pollSleepMaxUs.
+    bool allRing;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      allRing = fdWaitUsable_ || std::all_of(peers_.begin(), peers_.end(), [](const auto& p) { return p.second->bell != nullptr; });
+    }
+    const uint64_t idleMaxUs = allRing ? std::max<uint64_t>(options_.pollSleepMaxUs, kFdIdleWaitMaxUs) : options_.pollSleepMaxUs;
     const uint64_t cap = busy ? options_.pollSleepMaxUs : idleMaxUs;
     sleepUs = sleepUs ? std::min<uint64_t>(sleepUs * 2, cap) : 1;
     waitIdle(std::min(sleepUs, cap));

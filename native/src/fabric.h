@@ -110,7 +110,8 @@ class Fabric {
   // (the replicated-row pattern). Returns how many peers were dead (skipped).
   int put(uint32_t region, uint64_t offset, uint64_t len, const uint32_t* peers, size_t count);
 
-  // Watches the 8-byte word at region+offset; returns a watch id.
+  // Watches the 8-byte word at region+offset; returns a watch id. The watch is reported once soon after
+  // this call, then whenever the word changes.
   uint32_t watch(uint32_t region, uint64_t offset);
   void unwatch(uint32_t watchId);
 
@@ -147,7 +148,17 @@ class Fabric {
     uint64_t len;
     uint64_t queuedAtNs;
   };
+  // A small shared page per endpoint: co-located peers bump `seq` (and FUTEX_WAKE it) after writing to a
+  // sleeping endpoint, so an idle member can sleep long yet wake at once. Writes over shm land without any
+  // event the provider could give us, and rxm's CQ fd is not usable as a wake-up (it stays readable), so
+  // without this a sleeper would notice only when its sleep ends.
+  struct Doorbell {
+    std::atomic<uint32_t> seq;
+    std::atomic<uint32_t> sleeping;
+  };
   struct Peer {
+    ~Peer();
+    Doorbell* bell = nullptr;  // the peer's doorbell, mapped (co-located shm peers)
     uint32_t id = 0;
     fi_addr_t addr = FI_ADDR_UNSPEC;
     ProcessIdentity identity;
@@ -196,6 +207,9 @@ class Fabric {
   void waitIdle(uint64_t sleepUs);
   void wake();
   void releaseRegionMemory(Region& r);
+  void kickLocked(Peer& peer);
+  void openDoorbell(const std::string& localName);
+  uint32_t watchLocked(uint32_t region, uint64_t offset, bool& needsWake);
 
   FabricOptions options_;
   std::function<void()> notify_;
@@ -211,10 +225,13 @@ class Fabric {
   fid_cq* cq_ = nullptr;
   fid_av* av_ = nullptr;
   int cqFd_ = -1;       // wait fd of the CQ when the provider offers one (tcp, net)
-  int wakeFd_ = -1;     // eventfd: JS thread wakes a sleeping progress thread
+  int wakeFd_ = -1;     // eventfd: JS thread wakes a sleeping progress thread (when there is no doorbell)
+  Doorbell* bell_ = nullptr;
+  std::string bellName_;  // file name under /dev/shm
   bool fdWaitOffered_ = false;  // set at open
   bool fdWaitUsable_ = false;   // progress thread only after open
   uint64_t mrMode_ = 0;
+  bool senderProgress_ = true;
   uint64_t maxMsgBytes_ = 0;
 
   std::map<uint32_t, Region> regions_;

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { FabricUnavailableError, loadFabricAddon, WRITE_PEER_DEAD } from '../../src/transport/fabric/addon.js';
 import { fabricConfig } from '../../src/transport/fabric/config.js';
 import { FabricEndpoint } from '../../src/transport/fabric/endpoint.js';
-import { addonReady, withDeadline, TEST_PROVIDERS } from './harness.js';
+import { addonReady, withDeadline, TEST_PROVIDERS, TEST_SHM_PREFIX } from './fixtures/harness.js';
 
 t.test('config: defaults, and every bad field named', async (t) => {
   const c = fabricConfig({ provider: 'shm' });
@@ -31,7 +31,7 @@ t.test('loading: a missing or broken addon is a clear FabricUnavailableError', a
 
 /** Opens two endpoints in this process, wired to each other, each with region 1 of `size` bytes. */
 function pair(t: Test, provider: 'shm' | 'tcp' | 'net', size = 4096) {
-  const config = fabricConfig({ provider, shmPrefix: `sqtest_ep${process.pid}`, writeTimeoutMs: 1000 });
+  const config = fabricConfig({ provider, shmPrefix: TEST_SHM_PREFIX, writeTimeoutMs: 1000 });
   const a = FabricEndpoint.open(config);
   const b = FabricEndpoint.open(config);
   t.teardown(() => {
@@ -82,9 +82,9 @@ if (addonReady(t)) {
       t.ok(a.provider.startsWith(provider), `provider ${a.provider}`);
       t.equal(aMem.byteLength, 4096);
 
-      // A write lands in the peer's ArrayBuffer and its watch fires.
-      const seen = nextCall('watch to fire');
-      b.watch(1, 64, seen.trigger);
+      // A write lands in the peer's ArrayBuffer and its watch fires (the watch also fires once at creation).
+      const seen = nextCall('watch to see the write');
+      b.watch(1, 64, () => new Uint8Array(bMem)[64] === 7 && seen.trigger());
       new Uint8Array(aMem).fill(7, 64, 128);
       t.equal(a.write(2, 1, 64, 1, 64, 64) === WRITE_PEER_DEAD, false, 'write accepted');
       await seen.called;
@@ -92,7 +92,7 @@ if (addonReady(t)) {
 
       // put() writes the same range into each listed peer's copy.
       const back = nextCall('put to land');
-      a.watch(1, 256, back.trigger);
+      a.watch(1, 256, () => new BigUint64Array(aMem)[32] === 99n && back.trigger());
       new BigUint64Array(bMem)[32] = 99n;
       t.equal(b.put(1, 256, 8, Uint32Array.of(1)), 0, 'no dead peers');
       await back.called;
@@ -131,7 +131,7 @@ if (addonReady(t)) {
   }
 
   t.test('endpoints of different providers refuse each other', async (t) => {
-    const shm = FabricEndpoint.open(fabricConfig({ provider: 'shm', shmPrefix: `sqtest_ep${process.pid}` }));
+    const shm = FabricEndpoint.open(fabricConfig({ provider: 'shm', shmPrefix: TEST_SHM_PREFIX }));
     const tcp = FabricEndpoint.open(fabricConfig({ provider: 'tcp' }));
     t.teardown(() => {
       shm.close();

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { addonReady, startGroup, TEST_PROVIDERS } from './harness.js';
+import { addonReady, startGroup, TEST_PROVIDERS, TEST_SHM_PREFIX } from './fixtures/harness.js';
 
 if (addonReady(t)) {
   for (const provider of TEST_PROVIDERS) {
@@ -8,7 +8,7 @@ if (addonReady(t)) {
       // receiving. With the co-located liveness check off, only the write path can notice.
       const g = await startGroup(t, {
         n: 3,
-        config: { provider, shmPrefix: `sqtest_die${process.pid}`, livenessCheckMs: 0, writeTimeoutMs: 1000 },
+        config: { provider, shmPrefix: TEST_SHM_PREFIX, livenessCheckMs: 0, writeTimeoutMs: 1000 },
         scenario: { kind: 'stream', senders: [0, 2], victim: 1, payloadBytes: 1000, capacityBytes: 256 * 1024, reportAfter: 2000, heartbeatMs: 20 },
       });
       await g.waitFor(1, 'received');
@@ -28,7 +28,7 @@ if (addonReady(t)) {
       // Nobody streams; heartbeats are far apart, so the liveness check of co-located processes reports it.
       const g = await startGroup(t, {
         n: 3,
-        config: { provider, shmPrefix: `sqtest_live${process.pid}`, livenessCheckMs: 50 },
+        config: { provider, shmPrefix: TEST_SHM_PREFIX, livenessCheckMs: 50 },
         scenario: { kind: 'stream', senders: [], victim: 1, payloadBytes: 100, capacityBytes: 4096, reportAfter: 0, heartbeatMs: 60_000 },
       });
       await g.waitFor(1, 'received');

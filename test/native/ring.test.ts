@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import { recordBytes } from '../../src/transport/fabric/message-ring.js';
-import { addonReady, startGroup, TEST_PROVIDERS } from './harness.js';
-import { messageBytes, type Sizes } from './protocol.js';
+import { addonReady, startGroup, TEST_PROVIDERS, TEST_SHM_PREFIX } from './fixtures/harness.js';
+import { messageBytes, type Sizes } from './fixtures/protocol.js';
 
 function expectedDigest(sender: number, count: number, sizes: Sizes): string {
   const h = createHash('sha256');
@@ -21,7 +21,7 @@ if (addonReady(t)) {
       t.ok(recordBytes(700) < capacityBytes / 4, 'several records fit in the ring');
       const g = await startGroup(t, {
         n: 3,
-        config: { provider, shmPrefix: `sqtest_ring${process.pid}` },
+        config: { provider, shmPrefix: TEST_SHM_PREFIX },
         scenario: { kind: 'ring', senders: [0, 1, 2], count, capacityBytes, sizes },
       });
       const results = await Promise.all(g.members.map((m) => m.result));
@@ -41,7 +41,7 @@ if (addonReady(t)) {
       const count = 12;
       const g = await startGroup(t, {
         n: 3,
-        config: { provider, shmPrefix: `sqtest_large${process.pid}`, blockSizeBytes: 256 * 1024 },
+        config: { provider, shmPrefix: TEST_SHM_PREFIX, blockSizeBytes: 256 * 1024 },
         scenario: { kind: 'ring', senders: [0, 1], count, capacityBytes: 8 * (1 << 20), sizes },
       });
       const results = await Promise.all(g.members.map((m) => m.result));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { addonReady, startGroup, TEST_PROVIDERS } from './harness.js';
+import { addonReady, startGroup, TEST_PROVIDERS, TEST_SHM_PREFIX } from './fixtures/harness.js';
 
 // Three processes each update their own row 3000 times (pushing it whole to the others after every update);
 // every row a reader accepts must be internally consistent, and everyone must end on everyone's last row.
@@ -9,7 +9,7 @@ if (addonReady(t)) {
       const updates = 3000;
       const g = await startGroup(t, {
         n: 3,
-        config: { provider, shmPrefix: `sqtest_rows${process.pid}` },
+        config: { provider, shmPrefix: TEST_SHM_PREFIX },
         scenario: { kind: 'rows', payloadBytes: 240, updates },
       });
       const results = await Promise.all(g.members.map((m) => m.result));

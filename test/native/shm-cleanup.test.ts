@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import t from 'tap';
 import { loadFabricAddon } from '../../src/transport/fabric/addon.js';
-import { addonReady, startGroup } from './harness.js';
+import { addonReady, startGroup } from './fixtures/harness.js';
 
 const dir = '/dev/shm';
 const filesOf = (prefix: string) => readdirSync(dir).filter((f) => f.startsWith(`${prefix}-`));
@@ -9,7 +9,7 @@ const fileOf = (shmName: string) => readdirSync(dir).find((f) => f === shmName |
 
 if (addonReady(t)) {
   t.test('no leaked shm files after a crash-and-restart cycle; a live process keeps its files', async (t) => {
-    const shmPrefix = `sqtest_crash${process.pid}`;
+    const shmPrefix = 'sqtest_crash'; // its own prefix: the test counts every file with it
     loadFabricAddon().cleanupStaleShm(shmPrefix);
     t.same(filesOf(shmPrefix), [], 'no files with this prefix at start');
     const idle = { n: 1, config: { provider: 'shm' as const, shmPrefix }, scenario: { kind: 'idle' as const } };

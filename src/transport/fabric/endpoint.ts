@@ -98,7 +98,10 @@ export class FabricEndpoint {
     return this.native.put(regionId, offset, length, peers);
   }
 
-  /** Calls `handler` on the JS thread whenever the 8-byte word at region+offset changes. Returns a watch id. */
+  /**
+   * Calls `handler` on the JS thread once soon after this call (the word may have changed before anyone
+   * looked), then whenever the 8-byte word at region+offset changes. Returns a watch id.
+   */
   watch(regionId: number, offset: number, handler: () => void): number {
     const id = this.native.watch(regionId, offset);
     this.watches.set(id, { regionId, handler });

@@ -1,5 +1,6 @@
 /**
- * A sender's multicast ring in registered memory, replicated at every receiver under the same region id:
+ * A sender's multicast ring in registered memory, replicated at every receiver (under the same region id,
+ * or under an id each receiver chose and told the sender):
  * the sender appends records locally, pushes the new byte range to every receiver with one-sided writes
  * (batched: everything appended since the last flush goes out as at most two range writes, large records in
  * blocks of blockSizeBytes), then pushes the doorbell. Receivers read records in place (no copy) and, once
@@ -31,7 +32,7 @@ const KIND_PAD = 2;
 const ACK_BASE = 64;
 
 export interface RingGeometry {
-  /** Group-agreed region id of this sender's ring (the same at every member). */
+  /** This member's region id for its copy of the ring (by default the same at every member). */
   regionId: number;
   /** Bytes of record space (a multiple of 16, at least 64). */
   capacityBytes: number;
@@ -82,8 +83,10 @@ export class RingSender {
   private readonly view: DataView;
   private readonly words: BigUint64Array;
   private readonly base: number;
-  private readonly receivers = new Map<number, { slot: number; watchId: number }>(); // peer -> slot
-  private peerIds = new Uint32Array(0);
+  private readonly receivers = new Map<number, { slot: number; watchId: number; remoteRegionId: number }>();
+  /** Receivers whose copy has my region id (one put reaches them all), and the others. */
+  private sameIdPeers = new Uint32Array(0);
+  private otherIdPeers: Array<{ peer: number; remoteRegionId: number }> = [];
   private writePos = 0;
   private flushedPos = 0;
   private ackedPos = 0;
@@ -108,15 +111,18 @@ export class RingSender {
     return this.endpoint.regionBlob(this.geometry.regionId);
   }
 
-  /** Adds a receiver (its copy of this ring's region must have been added with addRemoteRegion). */
-  addReceiver(peer: number, slot: number): void {
+  /**
+   * Adds a receiver: its copy of the ring is its region `remoteRegionId` (default: the same id as mine),
+   * whose blob must have been added with addRemoteRegion.
+   */
+  addReceiver(peer: number, slot: number, remoteRegionId = this.geometry.regionId): void {
     assert(slot >= 0 && slot < this.geometry.ackSlots, `ack slot ${slot} outside 0..${this.geometry.ackSlots - 1}`);
     assert(!this.receivers.has(peer), `receiver ${peer} added twice`);
     // Receivers join a fresh ring only: a later member gets a new ring in its new view.
     assert(this.writePos === 0, 'addReceiver after messages were appended');
     const watchId = this.endpoint.watch(this.geometry.regionId, ACK_BASE + 8 * slot, () => this.onAck());
-    this.receivers.set(peer, { slot, watchId });
-    this.peerIds = Uint32Array.from(this.receivers.keys());
+    this.receivers.set(peer, { slot, watchId, remoteRegionId });
+    this.regroup();
     this.recomputeAcked();
   }
 
@@ -126,7 +132,7 @@ export class RingSender {
     if (!r) return;
     this.endpoint.unwatch(r.watchId);
     this.receivers.delete(peer);
-    this.peerIds = Uint32Array.from(this.receivers.keys());
+    this.regroup();
     this.onAck();
   }
 
@@ -194,22 +200,42 @@ export class RingSender {
     return true;
   }
 
+  /** Positions, for diagnostics and metrics. */
+  state(): { writePos: number; flushedPos: number; ackedPos: number; messages: number; blocked: boolean } {
+    return { writePos: this.writePos, flushedPos: this.flushedPos, ackedPos: this.ackedPos, messages: this.seq, blocked: this.blocked };
+  }
+
   /** Pushes everything appended since the last flush to every receiver, then the doorbell. */
   flush(): void {
     if (this.flushedPos === this.writePos) return;
     const cap = this.geometry.capacityBytes;
-    const peers = this.peerIds;
-    if (peers.length > 0) {
-      const start = this.flushedPos % cap;
-      const length = this.writePos - this.flushedPos;
-      const first = Math.min(length, cap - start);
-      this.endpoint.put(this.geometry.regionId, this.base + start, first, peers);
-      if (length > first) this.endpoint.put(this.geometry.regionId, this.base, length - first, peers);
-    }
+    const start = this.flushedPos % cap;
+    const length = this.writePos - this.flushedPos;
+    const first = Math.min(length, cap - start);
+    this.push(this.base + start, first);
+    if (length > first) this.push(this.base, length - first);
     this.words[0] = BigInt(this.writePos);
     this.words[1] = BigInt(this.seq);
-    if (peers.length > 0) this.endpoint.put(this.geometry.regionId, 0, 16, peers);
+    this.push(0, 16);
     this.flushedPos = this.writePos;
+  }
+
+  /** Writes [offset, offset+length) of my copy into every receiver's copy. */
+  private push(offset: number, length: number): void {
+    if (this.sameIdPeers.length > 0) this.endpoint.put(this.geometry.regionId, offset, length, this.sameIdPeers);
+    for (const { peer, remoteRegionId } of this.otherIdPeers) {
+      this.endpoint.write(peer, remoteRegionId, offset, this.geometry.regionId, offset, length);
+    }
+  }
+
+  private regroup(): void {
+    const same: number[] = [];
+    this.otherIdPeers = [];
+    for (const [peer, r] of this.receivers) {
+      if (r.remoteRegionId === this.geometry.regionId) same.push(peer);
+      else this.otherIdPeers.push({ peer, remoteRegionId: r.remoteRegionId });
+    }
+    this.sameIdPeers = Uint32Array.from(same);
   }
 
   /** Ends the ring: ack watches removed, the region retired. */
@@ -259,6 +285,7 @@ export class RingReceiver {
   private readonly base: number;
   private readonly slot: number;
   private readonly senderIds: Uint32Array;
+  private readonly senderRegionId: number;
   private readPos = 0;
   private releasedPos = 0;
   private nextSeq = 1;
@@ -267,7 +294,8 @@ export class RingReceiver {
   /** Records whose seq guards did not match when the doorbell said they were there (re-checked later). */
   guardMisses = 0;
 
-  constructor(endpoint: FabricEndpoint, geometry: RingGeometry, sender: number, mySlot: number) {
+  /** `senderRegionId`: the sender's id for its copy of the ring (default: the same as mine). */
+  constructor(endpoint: FabricEndpoint, geometry: RingGeometry, sender: number, mySlot: number, senderRegionId = geometry.regionId) {
     checkGeometry(geometry);
     assert(mySlot >= 0 && mySlot < geometry.ackSlots, `ack slot ${mySlot} outside 0..${geometry.ackSlots - 1}`);
     this.endpoint = endpoint;
@@ -275,6 +303,7 @@ export class RingReceiver {
     this.sender = sender;
     this.slot = mySlot;
     this.senderIds = Uint32Array.of(sender);
+    this.senderRegionId = senderRegionId;
     this.base = dataOffset(geometry);
     const buffer = endpoint.registerRegion(geometry.regionId, ringRegionBytes(geometry));
     this.data = new Uint8Array(buffer, this.base, geometry.capacityBytes);
@@ -331,6 +360,11 @@ export class RingReceiver {
     return out;
   }
 
+  /** Positions, for diagnostics and metrics. */
+  state(): { committedPos: number; readPos: number; releasedPos: number; nextSeq: number; guardMisses: number } {
+    return { committedPos: this.committedPos, readPos: this.readPos, releasedPos: this.releasedPos, nextSeq: this.nextSeq, guardMisses: this.guardMisses };
+  }
+
   /** Hands back everything up to stream position `end` (a message's end): the sender may reuse it. */
   release(end: number): void {
     assert(end <= this.readPos && end >= this.releasedPos, `release(${end}) outside ${this.releasedPos}..${this.readPos}`);
@@ -350,6 +384,8 @@ export class RingReceiver {
     if (to === this.releasedPos) return;
     this.releasedPos = to;
     Atomics.store(this.words, ACK_BASE / 8 + this.slot, BigInt(to));
-    this.endpoint.put(this.geometry.regionId, ACK_BASE + 8 * this.slot, 8, this.senderIds);
+    const offset = ACK_BASE + 8 * this.slot;
+    if (this.senderRegionId === this.geometry.regionId) this.endpoint.put(this.geometry.regionId, offset, 8, this.senderIds);
+    else this.endpoint.write(this.sender, this.senderRegionId, offset, this.geometry.regionId, offset, 8);
   }
 }
