@@ -85,6 +85,12 @@ export interface NativeFabricModule {
   processIdentity(): { pid: number; startTicks: number };
 }
 
+/** The region id inside a regionBlob() (layout in native/src/fabric.cc: magic u32, version u16, provider u16, id u32). */
+export function regionIdOfBlob(blob: Uint8Array): number {
+  if (blob.length < 12) throw new TypeError('truncated region blob');
+  return new DataView(blob.buffer, blob.byteOffset, blob.byteLength).getUint32(8, true);
+}
+
 export const BUILD_HINT = 'install libfabric-dev (apt-get install -y libfabric-dev) and run npm run build:native';
 
 /** The fabric transport was asked for but the addon is not there (or cannot load). */

@@ -36,7 +36,22 @@ export const fabricConfigSchema = z
   })
   .strict();
 
+/** The fabric driver's section of the cluster config: `{"kind":"fabric","provider":...}` plus these. */
+export const fabricTransportSchema = fabricConfigSchema
+  .extend({
+    kind: z.literal('fabric'),
+    /** Record space of each link's ring, per direction, registered at both ends (memory: 2 per peer). */
+    ringCapacityBytes: z.number().int().min(64 * KiB).max(4 * GiB).multipleOf(16).default(8 * MiB),
+    /** Frames larger than this are split into fragments in the ring (and reassembled before delivery). */
+    fragmentBytesMax: z.number().int().min(4 * KiB).max(1 * GiB).default(1 * MiB),
+    /** Frame bytes kept for one peer while its link is not up or its ring is full; past it the link drops. */
+    pendingBytesMax: z.number().int().min(1 * MiB).max(64 * GiB).default(512 * MiB),
+  })
+  .strict()
+  .refine((c) => c.fragmentBytesMax + 32 <= c.ringCapacityBytes, { message: 'fragmentBytesMax must be smaller than ringCapacityBytes', path: ['fragmentBytesMax'] });
+
 export type FabricConfig = z.output<typeof fabricConfigSchema>;
+export type FabricTransportConfig = z.output<typeof fabricTransportSchema>;
 export type FabricConfigInput = z.input<typeof fabricConfigSchema>;
 
 /** Validates and fills defaults; throws an Error listing every bad field. */

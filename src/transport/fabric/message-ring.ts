@@ -285,7 +285,7 @@ export class RingReceiver {
   private readonly base: number;
   private readonly slot: number;
   private readonly senderIds: Uint32Array;
-  private readonly senderRegionId: number;
+  private senderRegionId: number | undefined;
   private readPos = 0;
   private releasedPos = 0;
   private nextSeq = 1;
@@ -294,8 +294,11 @@ export class RingReceiver {
   /** Records whose seq guards did not match when the doorbell said they were there (re-checked later). */
   guardMisses = 0;
 
-  /** `senderRegionId`: the sender's id for its copy of the ring (default: the same as mine). */
-  constructor(endpoint: FabricEndpoint, geometry: RingGeometry, sender: number, mySlot: number, senderRegionId = geometry.regionId) {
+  /**
+   * `senderRegionId`: the sender's id for its copy of the ring (default: the same as mine); if it is not
+   * known yet (it arrives with the sender's blobs), pass null and call bindSender() before release().
+   */
+  constructor(endpoint: FabricEndpoint, geometry: RingGeometry, sender: number, mySlot: number, senderRegionId: number | null = geometry.regionId) {
     checkGeometry(geometry);
     assert(mySlot >= 0 && mySlot < geometry.ackSlots, `ack slot ${mySlot} outside 0..${geometry.ackSlots - 1}`);
     this.endpoint = endpoint;
@@ -303,7 +306,7 @@ export class RingReceiver {
     this.sender = sender;
     this.slot = mySlot;
     this.senderIds = Uint32Array.of(sender);
-    this.senderRegionId = senderRegionId;
+    this.senderRegionId = senderRegionId ?? undefined;
     this.base = dataOffset(geometry);
     const buffer = endpoint.registerRegion(geometry.regionId, ringRegionBytes(geometry));
     this.data = new Uint8Array(buffer, this.base, geometry.capacityBytes);
@@ -315,7 +318,13 @@ export class RingReceiver {
     return this.endpoint.regionBlob(this.geometry.regionId);
   }
 
-  /** Calls `handler` on the JS thread whenever the doorbell moves. */
+  /** Where acks go: the sender's region id for its copy of this ring. */
+  bindSender(senderRegionId: number): void {
+    assert(this.senderRegionId === undefined || this.senderRegionId === senderRegionId, 'ring receiver bound to another sender region');
+    this.senderRegionId = senderRegionId;
+  }
+
+  /** Calls `handler` on the JS thread once right away, then whenever the doorbell moves. */
   onReadable(handler: () => void): void {
     assert(this.watchId === undefined, 'onReadable set twice');
     this.watchId = this.endpoint.watch(this.geometry.regionId, 0, handler);
@@ -385,6 +394,7 @@ export class RingReceiver {
     this.releasedPos = to;
     Atomics.store(this.words, ACK_BASE / 8 + this.slot, BigInt(to));
     const offset = ACK_BASE + 8 * this.slot;
+    assert(this.senderRegionId !== undefined, 'ring receiver acks before bindSender()');
     if (this.senderRegionId === this.geometry.regionId) this.endpoint.put(this.geometry.regionId, offset, 8, this.senderIds);
     else this.endpoint.write(this.sender, this.senderRegionId, offset, this.geometry.regionId, offset, 8);
   }
