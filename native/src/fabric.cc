@@ -63,6 +63,8 @@ void check(int rc, const char* what) {
   if (rc) throw FabricError(fiError(what, rc));
 }
 
+}  // namespace
+
 class Writer {
  public:
   template <typename T>
@@ -103,6 +105,8 @@ class Reader {
   size_t at_ = 0;
   const char* what_;
 };
+
+namespace {
 
 void futexWake(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
@@ -333,6 +337,21 @@ void Fabric::releaseRegionMemory(Region& r) {
   }
 }
 
+// Blobs start with magic u32, version u16, provider code u16 (addon.ts reads the region id right after).
+void Fabric::writeBlobHeader(Writer& w, uint32_t magic) const {
+  w.put(magic);
+  w.put(kBlobVersion);
+  w.put(chooseProvider(options_.provider).code);
+}
+
+void Fabric::readBlobHeader(Reader& rd, uint32_t magic, const char* what) const {
+  if (rd.get<uint32_t>() != magic) throw UsageError(std::string("not ") + (what[0] == 'e' ? "an " : "a ") + what + " blob");
+  if (rd.get<uint16_t>() != kBlobVersion) throw UsageError(std::string(what) + " blob version mismatch");
+  if (rd.get<uint16_t>() != chooseProvider(options_.provider).code) {
+    throw UsageError(std::string(what) + " blob from another fabric provider");
+  }
+}
+
 std::vector<uint8_t> Fabric::endpointBlob() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!ep_) throw UsageError("fabric is closed");
@@ -341,9 +360,7 @@ std::vector<uint8_t> Fabric::endpointBlob() {
   check(fi_getname(&ep_->fid, name, &len), "fi_getname");
   const ProcessIdentity& self = selfIdentity();
   Writer w;
-  w.put(kEndpointMagic);
-  w.put(kBlobVersion);
-  w.put(chooseProvider(options_.provider).code);
+  writeBlobHeader(w, kEndpointMagic);
   w.put(self.pid);
   w.put(self.startTicks);
   w.bytes(self.bootId, 16);
@@ -409,9 +426,7 @@ std::vector<uint8_t> Fabric::regionBlob(uint32_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   Region& r = regionLocked(id);
   Writer w;
-  w.put(kRegionMagic);
-  w.put(kBlobVersion);
-  w.put(chooseProvider(options_.provider).code);
+  writeBlobHeader(w, kRegionMagic);
   w.put(r.id);
   w.put(r.size);
   w.put(r.remoteBase);
@@ -457,12 +472,7 @@ void Fabric::finalizeRegionsLocked(uint64_t now) {
 
 void Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
   Reader rd(blob, len, "endpoint");
-  if (rd.get<uint32_t>() != kEndpointMagic) throw UsageError("not an endpoint blob");
-  if (rd.get<uint16_t>() != kBlobVersion) throw UsageError("endpoint blob version mismatch");
-  const uint16_t code = rd.get<uint16_t>();
-  if (code != chooseProvider(options_.provider).code) {
-    throw UsageError("peer " + std::to_string(peerId) + " uses another fabric provider");
-  }
+  readBlobHeader(rd, kEndpointMagic, "endpoint");
   auto peer = std::make_shared<Peer>();
   peer->id = peerId;
   peer->identity.pid = rd.get<uint32_t>();
@@ -509,11 +519,7 @@ void Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
 
 void Fabric::addRemoteRegion(uint32_t peerId, const uint8_t* blob, size_t len) {
   Reader rd(blob, len, "region");
-  if (rd.get<uint32_t>() != kRegionMagic) throw UsageError("not a region blob");
-  if (rd.get<uint16_t>() != kBlobVersion) throw UsageError("region blob version mismatch");
-  if (rd.get<uint16_t>() != chooseProvider(options_.provider).code) {
-    throw UsageError("region blob from another fabric provider");
-  }
+  readBlobHeader(rd, kRegionMagic, "region");
   const uint32_t id = rd.get<uint32_t>();
   RemoteRegion rr;
   rr.size = rd.get<uint64_t>();

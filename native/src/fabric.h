@@ -76,6 +76,9 @@ struct FabricStats {
 // Write status returned to JS.
 enum WriteStatus : int { kPosted = 0, kQueued = 1, kPeerDead = 2 };
 
+class Writer;
+class Reader;
+
 class Fabric {
  public:
   // notify() is called from the progress thread (never under the Fabric's lock) when events are waiting.
@@ -207,6 +210,8 @@ class Fabric {
   void waitIdle(uint64_t sleepUs);
   void wake();
   void releaseRegionMemory(Region& r);
+  void writeBlobHeader(Writer& w, uint32_t magic) const;
+  void readBlobHeader(Reader& rd, uint32_t magic, const char* what) const;
   void kickLocked(Peer& peer);
   void openDoorbell(const std::string& localName);
   uint32_t watchLocked(uint32_t region, uint64_t offset, bool& needsWake);

@@ -74,15 +74,34 @@ function checkGeometry(g: RingGeometry): void {
   assert(Number.isInteger(g.ackSlots) && g.ackSlots >= 1, `ring ackSlots must be >= 1, got ${g.ackSlots}`);
 }
 
-/** The sending side: owns the ring, appends, flushes, tracks acks. */
-export class RingSender {
+/** What both ends share: the ring's registered region (my copy) and views of it. */
+abstract class RingEnd {
   readonly geometry: RingGeometry;
+  protected readonly endpoint: FabricEndpoint;
+  protected readonly base: number;
+  protected readonly data: Uint8Array;
+  protected readonly view: DataView;
+  protected readonly words: BigUint64Array;
+
+  constructor(endpoint: FabricEndpoint, geometry: RingGeometry) {
+    checkGeometry(geometry);
+    this.endpoint = endpoint;
+    this.geometry = geometry;
+    this.base = dataOffset(geometry);
+    const buffer = endpoint.registerRegion(geometry.regionId, ringRegionBytes(geometry));
+    this.data = new Uint8Array(buffer, this.base, geometry.capacityBytes);
+    this.view = new DataView(buffer, this.base, geometry.capacityBytes);
+    this.words = new BigUint64Array(buffer, 0, this.base / 8);
+  }
+
+  regionBlob(): Uint8Array {
+    return this.endpoint.regionBlob(this.geometry.regionId);
+  }
+}
+
+/** The sending side: owns the ring, appends, flushes, tracks acks. */
+export class RingSender extends RingEnd {
   readonly maxPayloadBytes: number;
-  private readonly endpoint: FabricEndpoint;
-  private readonly data: Uint8Array;
-  private readonly view: DataView;
-  private readonly words: BigUint64Array;
-  private readonly base: number;
   private readonly receivers = new Map<number, { slot: number; watchId: number; remoteRegionId: number }>();
   /** Receivers whose copy has my region id (one put reaches them all), and the others. */
   private sameIdPeers = new Uint32Array(0);
@@ -96,19 +115,8 @@ export class RingSender {
   private pending: { idx: number; length: number; size: number } | undefined;
 
   constructor(endpoint: FabricEndpoint, geometry: RingGeometry) {
-    checkGeometry(geometry);
-    this.endpoint = endpoint;
-    this.geometry = geometry;
+    super(endpoint, geometry);
     this.maxPayloadBytes = ringMaxPayloadBytes(geometry);
-    this.base = dataOffset(geometry);
-    const buffer = endpoint.registerRegion(geometry.regionId, ringRegionBytes(geometry));
-    this.data = new Uint8Array(buffer, this.base, geometry.capacityBytes);
-    this.view = new DataView(buffer, this.base, geometry.capacityBytes);
-    this.words = new BigUint64Array(buffer, 0, this.base / 8);
-  }
-
-  regionBlob(): Uint8Array {
-    return this.endpoint.regionBlob(this.geometry.regionId);
   }
 
   /**
@@ -275,14 +283,8 @@ export class RingSender {
 }
 
 /** The receiving side of one sender's ring: reads records in place, acks consumed positions. */
-export class RingReceiver {
-  readonly geometry: RingGeometry;
+export class RingReceiver extends RingEnd {
   readonly sender: number;
-  private readonly endpoint: FabricEndpoint;
-  private readonly view: DataView;
-  private readonly data: Uint8Array;
-  private readonly words: BigUint64Array;
-  private readonly base: number;
   private readonly slot: number;
   private readonly senderIds: Uint32Array;
   private senderRegionId: number | undefined;
@@ -299,23 +301,12 @@ export class RingReceiver {
    * known yet (it arrives with the sender's blobs), pass null and call bindSender() before release().
    */
   constructor(endpoint: FabricEndpoint, geometry: RingGeometry, sender: number, mySlot: number, senderRegionId: number | null = geometry.regionId) {
-    checkGeometry(geometry);
     assert(mySlot >= 0 && mySlot < geometry.ackSlots, `ack slot ${mySlot} outside 0..${geometry.ackSlots - 1}`);
-    this.endpoint = endpoint;
-    this.geometry = geometry;
+    super(endpoint, geometry);
     this.sender = sender;
     this.slot = mySlot;
     this.senderIds = Uint32Array.of(sender);
     this.senderRegionId = senderRegionId ?? undefined;
-    this.base = dataOffset(geometry);
-    const buffer = endpoint.registerRegion(geometry.regionId, ringRegionBytes(geometry));
-    this.data = new Uint8Array(buffer, this.base, geometry.capacityBytes);
-    this.view = new DataView(buffer, this.base, geometry.capacityBytes);
-    this.words = new BigUint64Array(buffer, 0, this.base / 8);
-  }
-
-  regionBlob(): Uint8Array {
-    return this.endpoint.regionBlob(this.geometry.regionId);
   }
 
   /** Where acks go: the sender's region id for its copy of this ring. */
