@@ -49,6 +49,10 @@ export interface BenchResult {
   roundTrips?: number;
   /** CPU time over wall time in the window, all threads (1 = one core). */
   cpu: number;
+  /** Sender turns, turns that ended on a full ring, receive callbacks (diagnostics). */
+  turns: number;
+  blocked: number;
+  polls: number;
 }
 export type FromBenchMember = { op: 'hello'; hello: BenchHello } | { op: 'ready' } | { op: 'result'; result: BenchResult };
 
@@ -75,6 +79,9 @@ let windowEnd = Number.POSITIVE_INFINITY;
 let stopAt = Number.POSITIVE_INFINITY;
 let sent = 0;
 let received = 0;
+let turns = 0;
+let blocked = 0;
+let polls = 0;
 const countReceived = (k: number) => {
   const now = performance.now();
   if (now >= windowStart && now < windowEnd) received += k;
@@ -161,7 +168,7 @@ function go(): void {
   setTimeout(() => {
     const used = process.cpuUsage(cpu0.usage);
     const cpu = (used.user + used.system) / 1000 / (start.seconds * 1000);
-    sendParent({ op: 'result', result: { rank: start.rank, sent, received, cpu, ...pingResult() } });
+    sendParent({ op: 'result', result: { rank: start.rank, sent, received, cpu, turns, blocked, polls, ...pingResult() } });
   }, stopAt - now + 100);
   if (start.workload === 'ring') startRing();
   else if (start.workload === 'rows') startRows();
@@ -176,6 +183,7 @@ function startRing(): void {
     const tx = ringSender!;
     for (const rx of ringReceivers.values()) {
       rx.onReadable(() => {
+        polls++;
         const msgs = rx.poll();
         if (msgs.length === 0) return;
         countReceived(msgs.length);
@@ -191,8 +199,10 @@ function startRing(): void {
         bytes += payload.length;
       }
       sent += k;
+      turns++;
       tx.flush();
       if (k === BATCH_MESSAGES || bytes >= BATCH_BYTES) setImmediate(pump); // else full: onWritable resumes
+      else blocked++;
     };
     tx.onWritable(() => setImmediate(pump));
     pump();

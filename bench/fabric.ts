@@ -120,6 +120,7 @@ export async function main(argv: string[]): Promise<void> {
           row.msgs_per_s = Math.round(median(samples.map((rs) => (rs[0]!.roundTrips ?? 0) / seconds)));
           row.mb_per_s = 0;
         }
+        if (process.env.SQUALL_BENCH_DEBUG) process.stderr.write(`${JSON.stringify(samples.map((rs) => rs.map((x) => ({ sent: x.sent, received: x.received, turns: x.turns, blocked: x.blocked, polls: x.polls }))))}\n`);
         byTransport.set(transport, row);
         rows.push(row);
         const base = byTransport.get('net');

@@ -82,6 +82,8 @@ interface Link {
   peerAdded: boolean;
   /** Fragments of the frame being received. */
   fragments: Uint8Array[];
+  /** The peer's hello, if it came before the control link's linkUp. */
+  earlyHello: Uint8Array | undefined;
 }
 
 export class FabricDriver implements TransportDriver {
@@ -166,7 +168,7 @@ export class FabricDriver implements TransportDriver {
   private linkOf(peer: number): Link {
     let link = this.links.get(peer);
     if (!link) {
-      link = { peer, incarnation: undefined, state: 'waiting', sender: undefined, receiver: undefined, pending: [], pendingBytes: 0, dirty: false, peerAdded: false, fragments: [] };
+      link = { peer, incarnation: undefined, state: 'waiting', sender: undefined, receiver: undefined, pending: [], pendingBytes: 0, dirty: false, peerAdded: false, fragments: [], earlyHello: undefined };
       this.links.set(peer, link);
     }
     return link;
@@ -194,11 +196,20 @@ export class FabricDriver implements TransportDriver {
     };
     this.control.push([peer], [Buffer.from(JSON.stringify(hello))]);
     this.control.flush();
+    const early = link.earlyHello;
+    link.earlyHello = undefined;
+    if (early) this.onControlFrame(peer, early);
   }
 
   private onControlFrame(from: number, frame: Uint8Array): void {
-    const link = this.links.get(from);
-    if (!link || link.state !== 'connecting' || this.closed) return; // a hello for a link that already ended
+    if (this.closed) return;
+    const link = this.linkOf(from);
+    if (link.state === 'waiting') {
+      // The peer's hello overtook our own linkUp report: keep it for onControlUp.
+      link.earlyHello = frame;
+      return;
+    }
+    if (link.state !== 'connecting') return; // a hello for a link that already ended
     let hello: Hello;
     try {
       hello = JSON.parse(Buffer.from(frame).toString('utf8')) as Hello;
