@@ -1,9 +1,9 @@
 // N-API binding of the native data plane (fabric.h). JS sees:
-//   new Fabric(options, onEvents)            onEvents(changedWatchIds: Uint32Array, peerEvents: [peer, reason][])
+//   new Fabric(options, onEvents)            onEvents(changedWatchIds: Uint32Array, peerEvents: [peer, reason, generation][])
 //   endpointBlob() / regionBlob(id)          Buffers to hand to peers over the group's own channel
 //   register(id, sizeBytes) -> ArrayBuffer   registered memory, no copy: remote writes land in it
 //   retireRegion(id)                         detaches the ArrayBuffer, retires the MR
-//   addPeer(peer, blob) / addRemoteRegion(peer, blob) / removePeer(peer)
+//   addPeer(peer, blob) -> generation / addRemoteRegion(peer, blob) / removePeer(peer)
 //   write(peer, remoteRegion, remoteOffset, localRegion, localOffset, length) -> 0 posted | 1 queued | 2 dead
 //   put(region, offset, length, peers: Uint32Array) -> number of dead peers skipped
 //   watch(region, offset) -> id / unwatch(id)
@@ -188,9 +188,10 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     if (!peers.empty()) {
       auto arr = Napi::Array::New(env, peers.size());
       for (size_t i = 0; i < peers.size(); i++) {
-        auto pair = Napi::Array::New(env, 2);
+        auto pair = Napi::Array::New(env, 3);
         pair.Set(0u, Napi::Number::New(env, peers[i].peer));
         pair.Set(1u, Napi::String::New(env, peers[i].reason));
+        pair.Set(2u, Napi::Number::New(env, peers[i].generation));
         arr.Set(static_cast<uint32_t>(i), pair);
       }
       peerArg = arr;
@@ -271,8 +272,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     GUARD_BEGIN
     uint32_t peer = U32(info, 0, "peer");
     auto [p, n] = Bytes(info, 1, "blob");
-    F().addPeer(peer, p, n);
-    return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), F().addPeer(peer, p, n));
     GUARD_END(info.Env(), info.Env().Undefined())
   }
 

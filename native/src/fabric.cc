@@ -470,7 +470,7 @@ void Fabric::finalizeRegionsLocked(uint64_t now) {
   }
 }
 
-void Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
+uint32_t Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
   Reader rd(blob, len, "endpoint");
   readBlobHeader(rd, kEndpointMagic, "endpoint");
   auto peer = std::make_shared<Peer>();
@@ -513,8 +513,11 @@ void Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
   }
   int n = fi_av_insert(av_, name.data(), 1, &peer->addr, 0, nullptr);
   if (n != 1) throw FabricError(fiError("fi_av_insert", n < 0 ? n : -FI_EINVAL));
+  peer->generation = ++peerGenerations_[peerId];
+  const uint32_t generation = peer->generation;
   peers_.emplace(peerId, std::move(peer));
   stats_.peers = peers_.size();
+  return generation;
 }
 
 void Fabric::addRemoteRegion(uint32_t peerId, const uint8_t* blob, size_t len) {
@@ -778,7 +781,7 @@ void Fabric::markDeadLocked(Peer& peer, const std::string& reason) {
   if (peer.dead) return;
   peer.dead = true;
   dropQueueLocked(peer);
-  peerEvents_.push_back({peer.id, reason});
+  peerEvents_.push_back({peer.id, reason, peer.generation});
 }
 
 void Fabric::checkDeadlinesLocked(uint64_t now) {

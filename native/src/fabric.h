@@ -63,6 +63,7 @@ struct FabricOptions {
 struct PeerEvent {
   uint32_t peer;
   std::string reason;
+  uint32_t generation;  // which addPeer() of this id it concerns (a later re-add is another generation)
 };
 
 struct FabricStats {
@@ -101,7 +102,8 @@ class Fabric {
   // address range reserved. Watches on it are removed.
   void retireRegion(uint32_t id);
 
-  void addPeer(uint32_t peer, const uint8_t* blob, size_t len);
+  // Returns the peer's generation: 1 for the first addPeer of this id, +1 for each later one.
+  uint32_t addPeer(uint32_t peer, const uint8_t* blob, size_t len);
   void addRemoteRegion(uint32_t peer, const uint8_t* blob, size_t len);
   void removePeer(uint32_t peer);
 
@@ -163,6 +165,7 @@ class Fabric {
     ~Peer();
     Doorbell* bell = nullptr;  // the peer's doorbell, mapped (co-located shm peers)
     uint32_t id = 0;
+    uint32_t generation = 0;
     fi_addr_t addr = FI_ADDR_UNSPEC;
     ProcessIdentity identity;
     bool colocated = false;
@@ -242,6 +245,7 @@ class Fabric {
   std::map<uint32_t, Region> regions_;
   std::vector<Region> retired_;
   std::unordered_map<uint32_t, std::shared_ptr<Peer>> peers_;
+  std::unordered_map<uint32_t, uint32_t> peerGenerations_;  // survives removePeer
   std::vector<Op> ops_;
   std::vector<uint32_t> freeOps_;
   std::vector<Watch> watches_;

@@ -144,6 +144,54 @@ if (addonReady(t)) {
     t.same(a.events.downs, [2], 'exactly one linkDown');
   });
 
+  t.test('the control link is not the data path: a flap is absorbed, a long outage ends the link', async (t) => {
+    const hub = new MemoryControlHub();
+    const a = await startMember(t, hub, 1, 'shm', { controlGraceMs: 300 });
+    const b = await startMember(t, hub, 2, 'shm', { controlGraceMs: 300 });
+    a.driver.setPeers([address(1), address(2)]);
+    b.driver.setPeers([address(1), address(2)]);
+    await until(() => a.events.ups.length === 1 && b.events.ups.length === 1, 'link up');
+    // The TCP driver can drop and redial a connection (both sides dialed at once), even on one side only.
+    for (let round = 1; round <= 3; round++) {
+      hub.flapOneSide(round % 2 ? 1 : 2, round % 2 ? 2 : 1);
+      await new Promise((r) => setTimeout(r, 20));
+      a.driver.push([2], [Buffer.from(`a${round}`)]);
+      b.driver.push([1], [Buffer.from(`b${round}`)]);
+      a.driver.flush();
+      b.driver.flush();
+      await until(() => (b.events.frames.get(1)?.length ?? 0) === round && (a.events.frames.get(2)?.length ?? 0) === round, `frames after flap ${round}`);
+    }
+    await new Promise((r) => setTimeout(r, 400)); // longer than the grace
+    t.same([a.events.downs, b.events.downs], [[], []], 'no linkDown for flaps of the control link');
+    t.same([a.events.ups.length, b.events.ups.length], [1, 1], 'and no second linkUp');
+    t.same(b.events.frames.get(1)!.map((f) => Buffer.from(f).toString()), ['a1', 'a2', 'a3'], '1 -> 2 kept flowing');
+    t.same(a.events.frames.get(2)!.map((f) => Buffer.from(f).toString()), ['b1', 'b2', 'b3'], '2 -> 1 kept flowing');
+
+    // A control link that stays down past the grace ends the fabric link; when it returns, a new one forms.
+    a.driver.setPeers([address(1)]); // the hub takes the control link down on both sides; a also drops b
+    await until(() => b.events.downs.length === 1, 'linkDown at b after the grace');
+    t.same(a.events.downs, [], 'a dropped the peer itself (setPeers): no linkDown');
+    a.driver.setPeers([address(1), address(2)]);
+    await until(() => a.events.ups.length === 2 && b.events.ups.length === 2, 'a new link');
+    a.driver.push([2], [Buffer.from('again')]);
+    a.driver.flush();
+    await until(() => (b.events.frames.get(1)?.length ?? 0) === 4, 'frame on the new link');
+  });
+
+  t.test('lost hellos are sent again until both sides are up', async (t) => {
+    const hub = new MemoryControlHub();
+    hub.drops.set('1>2', 3); // 1's first three hellos vanish (2 gets up first and must answer again)
+    const a = await startMember(t, hub, 1, 'tcp', { helloRetryMs: 20 });
+    const b = await startMember(t, hub, 2, 'tcp', { helloRetryMs: 20 });
+    a.driver.setPeers([address(1), address(2)]);
+    b.driver.setPeers([address(1), address(2)]);
+    await until(() => a.events.ups.length === 1 && b.events.ups.length === 1, 'link up despite lost hellos');
+    t.equal(hub.drops.get('1>2'), 0, 'the lost hellos were really sent');
+    b.driver.push([1], [Buffer.from('x')]);
+    b.driver.flush();
+    await until(() => (a.events.frames.get(2)?.length ?? 0) === 1, 'frame');
+  });
+
   t.test('frames over pendingBytesMax for a peer that is not up are dropped with a linkDown', async (t) => {
     const hub = new MemoryControlHub();
     const a = await startMember(t, hub, 1, 'shm', { pendingBytesMax: 1024 * 1024 });

@@ -56,8 +56,8 @@ export const WRITE_QUEUED = 1;
 export const WRITE_PEER_DEAD = 2;
 export type WriteStatus = typeof WRITE_POSTED | typeof WRITE_QUEUED | typeof WRITE_PEER_DEAD;
 
-/** Called on the JS thread: watches whose word changed, and peers found dead ([peer, reason]). */
-export type NativeEventHandler = (changedWatchIds: Uint32Array, peerFailures: Array<[number, string]> | null) => void;
+/** Called on the JS thread: watches whose word changed, and peers found dead ([peer, reason, generation]). */
+export type NativeEventHandler = (changedWatchIds: Uint32Array, peerFailures: Array<[number, string, number]> | null) => void;
 
 export interface NativeFabric {
   readonly provider: string;
@@ -66,7 +66,8 @@ export interface NativeFabric {
   register(regionId: number, sizeBytes: number): ArrayBuffer;
   regionBlob(regionId: number): Buffer;
   retireRegion(regionId: number): void;
-  addPeer(peer: number, blob: Uint8Array): void;
+  /** Returns the peer's generation (1 for the first add of this id, +1 per re-add). */
+  addPeer(peer: number, blob: Uint8Array): number;
   addRemoteRegion(peer: number, blob: Uint8Array): void;
   removePeer(peer: number): void;
   write(peer: number, remoteRegion: number, remoteOffset: number, localRegion: number, localOffset: number, length: number): WriteStatus;

@@ -46,6 +46,10 @@ export const fabricTransportSchema = fabricConfigSchema
     fragmentBytesMax: z.number().int().min(4 * KiB).max(1 * GiB).default(1 * MiB),
     /** Frame bytes kept for one peer while its link is not up or its ring is full; past it the link drops. */
     pendingBytesMax: z.number().int().min(1 * MiB).max(64 * GiB).default(512 * MiB),
+    /** An up fabric link outlives a broken control (TCP) link this long, waiting for it to come back. */
+    controlGraceMs: z.number().int().min(0).max(600_000).default(1000),
+    /** A fabric hello not answered is sent again after this long (hellos ride the control link). */
+    helloRetryMs: z.number().int().min(10).max(60_000).default(250),
   })
   .strict()
   .refine((c) => c.fragmentBytesMax + 32 <= c.ringCapacityBytes, { message: 'fragmentBytesMax must be smaller than ringCapacityBytes', path: ['fragmentBytesMax'] });

@@ -16,7 +16,8 @@ import {
 } from './addon.js';
 import type { FabricConfig } from './config.js';
 
-export type PeerFailureHandler = (peer: number, reason: string) => void;
+/** `generation`: the addPeer() of that id the failure concerns (see addPeer). */
+export type PeerFailureHandler = (peer: number, reason: string, generation: number) => void;
 
 export class FabricEndpoint {
   readonly config: FabricConfig;
@@ -72,9 +73,14 @@ export class FabricEndpoint {
     this.native.retireRegion(regionId);
   }
 
-  addPeer(peer: number, endpointBlob: Uint8Array): void {
-    this.native.addPeer(peer, endpointBlob);
+  /**
+   * Adds (or re-adds, after removePeer or its failure) a peer. Returns its generation: 1 for the first add
+   * of this id, one more for each re-add, so a failure report about an earlier incarnation can be told apart.
+   */
+  addPeer(peer: number, endpointBlob: Uint8Array): number {
+    const generation = this.native.addPeer(peer, endpointBlob);
     this.failed.delete(peer);
+    return generation;
   }
 
   addRemoteRegion(peer: number, regionBlob: Uint8Array): void {
@@ -138,13 +144,13 @@ export class FabricEndpoint {
     this.watches.clear();
   }
 
-  private dispatch(changed: Uint32Array, failures: Array<[number, string]> | null): void {
+  private dispatch(changed: Uint32Array, failures: Array<[number, string, number]> | null): void {
     if (this.closed) return;
     if (failures) {
-      for (const [peer, reason] of failures) {
+      for (const [peer, reason, generation] of failures) {
         this.failed.set(peer, reason);
-        this.log?.warn({ peer, reason, provider: this.provider }, 'fabric peer failed');
-        for (const h of this.failureHandlers) h(peer, reason);
+        this.log?.warn({ peer, reason, generation, provider: this.provider }, 'fabric peer failed');
+        for (const h of this.failureHandlers) h(peer, reason, generation);
       }
     }
     for (const id of changed) this.watches.get(id)?.handler();
