@@ -50,7 +50,7 @@ struct FabricOptions {
   std::string provider;     // "shm" | "tcp" | "net" | "verbs"
   std::string host;         // address to bind for tcp/net/verbs (e.g. "127.0.0.1")
   std::string shmPrefix;    // shm endpoint names start with "<shmPrefix>-<pid>-<start>-"
-  uint32_t writeTimeoutMs = 2000;
+  uint32_t writeTimeoutMs = 5000;
   uint32_t pollSpinUs = 50;
   uint32_t pollSleepMaxUs = 1000;
   uint32_t livenessCheckMs = 100;

@@ -12,7 +12,7 @@ import { addonReady, withDeadline, TEST_PROVIDERS, TEST_SHM_PREFIX } from './fix
 t.test('config: defaults, and every bad field named', async (t) => {
   const c = fabricConfig({ provider: 'shm' });
   t.equal(c.host, '127.0.0.1');
-  t.equal(c.writeTimeoutMs, 2000);
+  t.equal(c.writeTimeoutMs, 5000);
   t.equal(c.blockSizeBytes, 1 << 20);
   t.throws(() => fabricConfig({ provider: 'sockets' as 'shm' }), /provider/);
   t.throws(() => fabricConfig({ provider: 'tcp', writeTimeoutMs: -1 }), /writeTimeoutMs/);

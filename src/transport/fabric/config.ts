@@ -18,7 +18,7 @@ export const fabricConfigSchema = z
     /** shm endpoint files are /dev/shm/<shmPrefix>-<pid>-<start>-<n>; stale ones of dead processes are removed. */
     shmPrefix: z.string().regex(/^[A-Za-z0-9_]+$/, 'letters, digits and _ only').default('squall'),
     /** A write not completed (or not even posted) after this long marks its peer dead. */
-    writeTimeoutMs: z.number().int().min(10).max(600_000).default(2000),
+    writeTimeoutMs: z.number().int().min(10).max(600_000).default(5000),
     /** The progress thread spins this long after the last activity before it starts to sleep. */
     pollSpinUs: z.number().int().min(0).max(1_000_000).default(50),
     /** Longest idle sleep of the progress thread: bounds the wake-up latency of an idle member. */
