@@ -228,16 +228,21 @@ process.on('message', (raw: unknown) => {
       const warmupUs = Number(m.warmupSeconds ?? 1) * 1e6;
       const runUs = Number(m.seconds) * 1e6;
       const start = nowUs();
+      let cpuAtStart = process.cpuUsage();
+      let viewAtStart = member.view?.vid ?? -1;
       setTimeout(() => {
         measuring = true;
         measuredCount = 0;
         measuredBytes = 0;
         histogram.reset();
+        cpuAtStart = process.cpuUsage();
+        viewAtStart = member.view?.vid ?? -1;
       }, warmupUs / 1000);
       const measureStart = start + warmupUs;
       setTimeout(() => {
         measuring = false;
         const seconds = (nowUs() - measureStart) / 1e6;
+        const cpu = process.cpuUsage(cpuAtStart);
         send({
           ev: 'bench',
           delivered: measuredCount,
@@ -245,6 +250,9 @@ process.on('message', (raw: unknown) => {
           seconds,
           p50: histogram.getValueAtPercentile(50),
           p99: histogram.getValueAtPercentile(99),
+          cpuUserPct: Math.round((cpu.user / 1e6 / seconds) * 100),
+          cpuSystemPct: Math.round((cpu.system / 1e6 / seconds) * 100),
+          viewChanges: (member.view?.vid ?? -1) - viewAtStart,
         });
       }, (warmupUs + runUs) / 1000);
       if (m.send) void pump(shard, size, () => nowUs() >= start + warmupUs + runUs, true);
