@@ -55,7 +55,7 @@ export const groupConfigSchema = z
      */
     batchBytesMax: z.number().int().min(1024).max(2 ** 30).default(1024 * 1024),
     /** Payloads up to this size are copied into the batch frame; larger ones are sent by reference. */
-    inlinePayloadBytesMax: z.number().int().min(0).max(1024 * 1024).default(16 * 1024),
+    inlinePayloadBytesMax: z.number().int().min(0).max(1024 * 1024).default(4096),
     /** Null messages an idle sender commits ahead of a busy one (one batch ahead, at most this many). */
     nullLookaheadMax: z.number().int().min(0).max(1_000_000).default(65_536),
     /** A view whose sequence numbers pass this asks for a fresh view (seq is 32 bits per view). */

@@ -154,7 +154,7 @@ export class TcpDriver implements TransportDriver {
     this.selfId = o.selfId;
     this.#o = o;
     this.#unsentBytesMax = o.unsentBytesMax ?? 256 * 1024 * 1024;
-    this.#inlineCopyBytesMax = o.inlineCopyBytesMax ?? 16 * 1024;
+    this.#inlineCopyBytesMax = o.inlineCopyBytesMax ?? 4096;
     this.#frameBytesMax = o.frameBytesMax ?? 2 ** 31;
   }
 
