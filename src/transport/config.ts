@@ -44,7 +44,7 @@ export const groupConfigSchema = z
      * Most own payloads a member has queued or in flight per shard (not yet delivered everywhere).
      * Deeper windows add latency without adding throughput (measured: bench/multicast.ts).
      */
-    windowPayloads: z.number().int().min(1).max(1_000_000).default(4096),
+    windowPayloads: z.number().int().min(1).max(1_000_000).default(2048),
     /** Most own payload bytes queued or in flight per shard (at least one payload is always allowed). */
     windowBytes: z.number().int().min(1024).max(2 ** 31).default(16 * 1024 * 1024),
     /** Largest payload accepted by send(). */
