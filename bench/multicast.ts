@@ -90,13 +90,15 @@ export async function main(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '2' },
       window: { type: 'string' },
       'batch-bytes': { type: 'string' },
+      'window-bytes': { type: 'string' },
       json: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- multicast --members N --senders all|half|one --size BYTES --seconds S [--warmup S] [--window N] [--json FILE]\n',
+      'usage: npm run bench -- multicast --members N --senders all|half|one --size BYTES --seconds S [--warmup S]\n' +
+        '       [--window PAYLOADS] [--window-bytes B] [--batch-bytes B] [--json FILE]\n',
     );
     return;
   }
@@ -113,18 +115,14 @@ export async function main(argv: string[]): Promise<void> {
   process.stderr.write('measuring loopback TCP throughput (2 s)...\n');
   const loopback = await loopbackBytesPerSecond(2);
 
-  // Windows sized so a sender keeps ~64 MiB (or 64k payloads) in flight.
-  const windowPayloads = Number(values.window ?? Math.max(64, Math.min(65_536, Math.floor((64 * 1024 * 1024) / size))));
+  // The group's configuration defaults, unless --window / --window-bytes / --batch-bytes say otherwise.
+  const tuning: Record<string, number> = {};
+  if (values.window) tuning.windowPayloads = Number(values.window);
+  if (values['window-bytes']) tuning.windowBytes = Number(values['window-bytes']);
+  if (values['batch-bytes']) tuning.batchBytesMax = Number(values['batch-bytes']);
   const cluster = await ProcCluster.create(
     members,
-    {
-      heartbeatPeriodMs: 100,
-      suspectAfterMissedHeartbeats: 100,
-      windowPayloads,
-      windowBytes: Math.max(256 * 1024 * 1024, 4 * size),
-      maxPayloadBytes: Math.max(size, 1024),
-      batchBytesMax: Number(values['batch-bytes'] ?? Math.max(1024 * 1024, size)),
-    },
+    { heartbeatPeriodMs: 100, suspectAfterMissedHeartbeats: 100, maxPayloadBytes: Math.max(size, 1024), ...tuning },
     'bench',
   );
   const cleanup = (): void => void cluster.close();
@@ -156,11 +154,14 @@ export async function main(argv: string[]): Promise<void> {
       gbPerS: r.bytes! / r.seconds! / 1e9,
       p50: r.p50!,
       p99: r.p99!,
+      cpu: `${r.cpuUserPct}% user ${r.cpuSystemPct}% sys`,
+      viewChanges: r.viewChanges!,
     }));
     for (const m of perMember) {
       process.stdout.write(
         `member ${m.id}${sending.has(m.id) ? ' (sender)' : ''}: ${Math.round(m.msgsPerS).toLocaleString('en')} msgs/s, ` +
-          `${m.gbPerS.toFixed(3)} GB/s, latency p50 ${m.p50} µs, p99 ${m.p99} µs\n`,
+          `${m.gbPerS.toFixed(3)} GB/s, latency p50 ${m.p50} µs, p99 ${m.p99} µs, cpu ${m.cpu}` +
+          `${m.viewChanges > 0 ? `, ${m.viewChanges} view changes` : ''}\n`,
       );
     }
     const result: Result = {

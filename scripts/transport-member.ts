@@ -144,6 +144,12 @@ for (const shard of member.shards) {
     writable: () => wake(),
     // A shard turning active after its state transfer is reported like a view change.
     viewChanged: () => reportView(),
+    // Payloads this member accepted but will never see delivered (it left the shard): like a client,
+    // send them again once it orders the shard again.
+    dropped: (payloads) => {
+      for (const p of payloads) retry.push(p);
+      wake();
+    },
   });
 }
 
@@ -159,6 +165,8 @@ function reportView(): void {
   });
 }
 
+/** Payloads dropped when this member left a shard, to send again (what a retrying client does). */
+const retry: Uint8Array[] = [];
 let waiting: (() => void) | null = null;
 function wake(): void {
   const w = waiting;
@@ -174,6 +182,16 @@ async function pump(shard: ReplicatedShard, size: number, stop: (sent: number) =
     if (!shard.active) {
       await new Promise((r) => setTimeout(r, 20));
       continue;
+    }
+    while (retry.length > 0 && shard.active) {
+      let ok = false;
+      try {
+        ok = shard.send(retry[0]!);
+      } catch {
+        ok = false;
+      }
+      if (!ok) break;
+      retry.shift();
     }
     // Send a burst, then yield so the turn ends and the burst leaves as one batch.
     let burst = 0;
@@ -228,16 +246,21 @@ process.on('message', (raw: unknown) => {
       const warmupUs = Number(m.warmupSeconds ?? 1) * 1e6;
       const runUs = Number(m.seconds) * 1e6;
       const start = nowUs();
+      let cpuAtStart = process.cpuUsage();
+      let viewAtStart = member.view?.vid ?? -1;
       setTimeout(() => {
         measuring = true;
         measuredCount = 0;
         measuredBytes = 0;
         histogram.reset();
+        cpuAtStart = process.cpuUsage();
+        viewAtStart = member.view?.vid ?? -1;
       }, warmupUs / 1000);
       const measureStart = start + warmupUs;
       setTimeout(() => {
         measuring = false;
         const seconds = (nowUs() - measureStart) / 1e6;
+        const cpu = process.cpuUsage(cpuAtStart);
         send({
           ev: 'bench',
           delivered: measuredCount,
@@ -245,6 +268,9 @@ process.on('message', (raw: unknown) => {
           seconds,
           p50: histogram.getValueAtPercentile(50),
           p99: histogram.getValueAtPercentile(99),
+          cpuUserPct: Math.round((cpu.user / 1e6 / seconds) * 100),
+          cpuSystemPct: Math.round((cpu.system / 1e6 / seconds) * 100),
+          viewChanges: (member.view?.vid ?? -1) - viewAtStart,
         });
       }, (warmupUs + runUs) / 1000);
       if (m.send) void pump(shard, size, () => nowUs() >= start + warmupUs + runUs, true);

@@ -173,6 +173,10 @@ interface RestartInfo {
 type Mode = 'idle' | 'joining' | 'installing' | 'active' | 'left' | 'stopped';
 
 const US_PER_MS = 1000;
+/** Views (saved, or named by logged trims) a member remembers for a total restart. */
+const VIEWS_REMEMBERED_MAX = 8;
+/** Join requests a leader keeps pending (more are refused until some are admitted or expire). */
+const PENDING_JOINS_MAX = 1024;
 /** State requests a member keeps until it reaches the requester's view. */
 const DEFERRED_STATE_REQUESTS_MAX = 1024;
 /** How many generations of incomplete copies a total restart follows back. */
@@ -614,7 +618,7 @@ export class GroupCore {
   #rememberView(view: View): void {
     if (!this.#views.some((v) => v.vid === view.vid)) this.#views.push(view);
     this.#views.sort((x, y) => x.vid - y.vid);
-    if (this.#views.length > 8) this.#views.splice(0, this.#views.length - 8);
+    if (this.#views.length > VIEWS_REMEMBERED_MAX) this.#views.splice(0, this.#views.length - VIEWS_REMEMBERED_MAX);
   }
 
   // =============================================================== messages
@@ -728,7 +732,9 @@ export class GroupCore {
     const leaderRank = this.#leaderRank(a);
     if (leaderRank === a.myRank) {
       const pending = this.#pendingJoins.get(joiner);
-      if (!pending || pending.info.incarnation !== info.incarnation) {
+      if (!pending && this.#pendingJoins.size >= PENDING_JOINS_MAX) {
+        this.#log.warn({ joiner, pending: this.#pendingJoins.size }, 'too many pending joins (PENDING_JOINS_MAX); the joiner will retry');
+      } else if (!pending || pending.info.incarnation !== info.incarnation) {
         this.#pendingJoins.set(joiner, { info, sinceUs: this.#nowUs, seenUs: this.#nowUs });
         a.table.touch(); // re-evaluate
       } else {

@@ -81,7 +81,9 @@ export class GroupMember {
         return ok;
       },
       reportPersisted: (k: number, version: number) => {
-        this.#needCore().reportPersisted(k, version);
+        // A store's persistence may complete after the member closed: nothing to report to then.
+        if (this.#closed || !this.#core) return;
+        this.#core.reportPersisted(k, version);
         this.#schedule();
       },
     };

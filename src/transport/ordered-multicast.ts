@@ -32,7 +32,8 @@ import {
  * - received[r] only grows, by whole contiguous batches (a batch starts exactly at received[r]);
  * - deliveredEnd ≤ min over members of seqEnd; delivered versions strictly increase;
  * - delivered timestamps never decrease (max of the running maximum and the batch's HLC timestamp);
- * - own payloads queued + in flight ≤ windowPayloads and ≤ windowBytes (send() refuses beyond);
+ * - own payloads queued + in flight ≤ windowPayloads and ≤ windowBytes (send() refuses beyond; one
+ *   payload is always accepted when nothing is in flight, so a payload larger than windowBytes still goes);
  *   received-but-undelivered payloads per sender ≤ windowPayloads (a sender that breaks it is faulty);
  * - persistedFrontier ≤ deliveredVersion of every member, reported values never decrease;
  * - the stability frontier only moves while the view is not wedged, never decreases, and is below the

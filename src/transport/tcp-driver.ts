@@ -49,7 +49,8 @@ export interface TcpDriverOptions {
 }
 
 const HELLO = 0xf0;
-const STAGE_BYTES = 256 * 1024;
+/** Smallest staging buffer (under Buffer.poolSize / 2, so it comes from Node's shared pool). */
+const STAGE_BYTES_MIN = 2048;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 
 interface Hello {
@@ -153,7 +154,7 @@ export class TcpDriver implements TransportDriver {
     this.selfId = o.selfId;
     this.#o = o;
     this.#unsentBytesMax = o.unsentBytesMax ?? 256 * 1024 * 1024;
-    this.#inlineCopyBytesMax = o.inlineCopyBytesMax ?? 16 * 1024;
+    this.#inlineCopyBytesMax = o.inlineCopyBytesMax ?? 4096;
     this.#frameBytesMax = o.frameBytesMax ?? 2 ** 31;
   }
 
@@ -262,10 +263,13 @@ export class TcpDriver implements TransportDriver {
     return p;
   }
 
-  #stageRoom(p: Peer, bytes: number): void {
+  /** Make room for `bytes` (and what else this frame stages: `frameBytes`) in the staging buffer. */
+  #stageRoom(p: Peer, bytes: number, frameBytes = bytes): void {
     if (p.stage && p.stage.length - p.stageUsed >= bytes) return;
     this.#closeStage(p);
-    p.stage = Buffer.allocUnsafe(Math.max(STAGE_BYTES, bytes));
+    // Sized to the frame being queued: a turn that only pushes a row frame allocates a few bytes from
+    // the pool, not a large buffer (the socket owns staged bytes until written, so they are not reused).
+    p.stage = Buffer.allocUnsafe(Math.max(STAGE_BYTES_MIN, frameBytes));
     p.stageStart = 0;
     p.stageUsed = 0;
   }
@@ -278,12 +282,14 @@ export class TcpDriver implements TransportDriver {
   }
 
   #queue(p: Peer, len: number, parts: readonly Uint8Array[]): void {
-    this.#stageRoom(p, 4);
+    let staged = 4;
+    for (const part of parts) if (part.length < this.#inlineCopyBytesMax) staged += part.length;
+    this.#stageRoom(p, 4, staged);
     writeU32(p.stage!, p.stageUsed, len);
     p.stageUsed += 4;
     for (const part of parts) {
       if (part.length < this.#inlineCopyBytesMax) {
-        this.#stageRoom(p, part.length);
+        this.#stageRoom(p, part.length, staged);
         p.stage!.set(part, p.stageUsed);
         p.stageUsed += part.length;
       } else {

@@ -9,6 +9,9 @@ import { VIEW_MAX } from './version.js';
  * appended at the end) and carries its layout. Views are plain data: they travel in control messages,
  * are saved by the persist layer, and are recomputed identically on every member from the previous
  * view and a committed change.
+ *
+ * Invariants: view ids strictly increase (≤ VIEW_MAX, so versions stay exact in a JS number); a member
+ * appears at most once; nextView is a pure function of (config, previous view, change).
  */
 
 /** A member of a view. incarnation identifies the process (0: not known, for the initial members). */

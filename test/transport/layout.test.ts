@@ -72,7 +72,7 @@ t.test('config: defaults, and clear errors naming the field', async (t) => {
   bad({ members: [], layout: { subgroups: [] } }, /members/);
   bad({ members: [{ id: 1, host: 'h', port: 1 }, { id: 1, host: 'h', port: 2 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] } }, /duplicate member id 1/);
   bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 2, minReplicas: 3 }] } }, /minReplicas/);
-  bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] }, windowBytes: 2048, maxPayloadBytes: 4096 }, /maxPayloadBytes/);
+  bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] }, batchBytesMax: 1024, inlinePayloadBytesMax: 4096 }, /inlinePayloadBytesMax/);
   bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] }, heartbeatPeriodMs: 0 }, /heartbeatPeriodMs/);
   bad({ members: [{ id: 1, host: 'h', port: 1 }], layout: { subgroups: [{ type: 'p', shards: 1, replicas: 1 }] }, bogus: 1 }, /bogus|unrecognized/i);
 });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { checkRun } from './checker.js';
+import { explain } from './explain.js';
 import { paramsForSeed, SimCluster, type SimParams } from './cluster.js';
 
 /** One simulated run: its parameters, whether every property held, and what went wrong. */
@@ -13,9 +14,11 @@ export interface SeedResult {
   readonly events: number;
   readonly simulatedS: number;
   readonly faultLog: readonly string[];
+  /** With `explain`: the account of the run (explain.ts). */
+  readonly explanation?: string;
 }
 
-export async function runSeed(seed: number, overrides: Partial<SimParams> = {}): Promise<SeedResult> {
+export async function runSeed(seed: number, overrides: Partial<SimParams> = {}, withExplanation = false): Promise<SeedResult> {
   const params = paramsForSeed(seed, overrides);
   const cluster = new SimCluster(params);
   try {
@@ -39,6 +42,7 @@ export async function runSeed(seed: number, overrides: Partial<SimParams> = {}):
     events: cluster.sched.events,
     simulatedS: cluster.sched.nowUs / 1e6,
     faultLog: cluster.faultLog,
+    ...(withExplanation ? { explanation: explain(cluster) } : {}),
   };
 }
 

@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import { describe, runSeed } from './campaign.js';
 
 /**
- * `npm run sim -- --seed N [--verbose]` replays one simulated seed exactly (same faults, same schedule);
- * `--from A --count N` runs a range. SIM_LOG=debug with --verbose also prints the members' logs.
+ * `npm run sim -- --seed N [--verbose] [--explain]` replays one simulated seed exactly (same faults, same
+ * schedule); `--from A --count N` runs a range. --verbose prints faults and view installs as they happen
+ * (SIM_LOG=info|debug adds the members' own logs); --explain prints views, processes and final states.
  */
 const { values } = parseArgs({
   options: {
@@ -11,6 +12,7 @@ const { values } = parseArgs({
     from: { type: 'string' },
     count: { type: 'string', default: '1' },
     verbose: { type: 'boolean', default: false },
+    explain: { type: 'boolean', default: false },
     'no-faults': { type: 'boolean', default: false },
   },
 });
@@ -19,7 +21,7 @@ const count = values.seed !== undefined ? 1 : Number(values.count);
 let failed = 0;
 for (let seed = from; seed < from + count; seed++) {
   const started = performance.now();
-  const r = await runSeed(seed, { verbose: values.verbose, faults: !values['no-faults'] });
+  const r = await runSeed(seed, { verbose: values.verbose, faults: !values['no-faults'] }, values.explain);
   const ms = (performance.now() - started).toFixed(0);
   if (r.failures.length === 0) {
     process.stdout.write(`ok   ${describe(r)} (${ms} ms)\n`);
@@ -29,5 +31,6 @@ for (let seed = from; seed < from + count; seed++) {
     for (const f of r.failures) process.stdout.write(`  - ${f}\n`);
     if (values.verbose) for (const line of r.faultLog) process.stdout.write(`    ${line}\n`);
   }
+  if (r.explanation) process.stdout.write(`${r.explanation}\n`);
 }
 process.exitCode = failed > 0 ? 1 : 0;

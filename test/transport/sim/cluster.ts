@@ -41,7 +41,7 @@ export function paramsForSeed(seed: number, overrides: Partial<SimParams> = {}):
     spares: rng.int(0, 2),
     shards: rng.int(1, 3),
     replicas: rng.int(1, 3),
-    faultUntilUs: rng.int(6, 14) * 1_000_000,
+    faultUntilUs: rng.int(5, 11) * 1_000_000,
     livenessBoundUs: 60_000_000,
     faults: true,
     verbose: false,
