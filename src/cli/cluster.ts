@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { positiveArg } from './args.js';
+import { Option, type Command } from 'commander';
+import { portArg, positiveArg } from './args.js';
 import type { CliContext } from './context.js';
 import * as fmt from './format.js';
 
@@ -11,19 +11,24 @@ export function registerClusterCommand(program: Command, ctx: CliContext): void 
     .description(
       'Start a cluster of member processes on this machine (127.0.0.1), each with its data under DIR/node-N and\n' +
         'one cluster file DIR/cluster.json; print their URLs; stop them all cleanly on Ctrl-C (SIGINT) or SIGTERM.\n' +
-        'Started again on the same DIR, the same members come back with their data.',
+        'Started again on the same DIR, the same members come back with their data and addresses (DIR/cluster.json).',
     )
     .option('--nodes <n>', 'members', positiveArg, 3)
     .option('--shards <n>', 'shards of the persistent subgroup', positiveArg, 2)
     .option('--replicas <n>', 'replicas per shard (default: min(3, nodes))', positiveArg)
     .option('--data <dir>', 'data directory of the cluster', './data')
-    .addHelpText('after', fmt.examples(['squall cluster', 'squall cluster --nodes 5 --shards 4 --replicas 3 --data /tmp/sq5', 'npm start']))
-    .action(async (o: { nodes: number; shards: number; replicas?: number; data: string }) => {
+    .addOption(new Option('--transport <kind>', 'data plane between members').choices(['tcp', 'fabric']).default('tcp'))
+    .option('--provider <name>', 'libfabric provider with --transport fabric (shm, tcp, net, verbs)', 'shm')
+    .option('--port <n>', 'HTTP port of member 1; member N listens on port + N - 1 (0: any free ports)', portArg, 8080)
+    .addHelpText('after', fmt.examples(['squall cluster', 'squall cluster --nodes 5 --shards 4 --replicas 3 --data /tmp/sq5', 'squall cluster --transport fabric --provider shm --data /tmp/sqf', 'npm start']))
+    .action(async (o: { nodes: number; shards: number; replicas?: number; data: string; port: number; transport: 'tcp' | 'fabric'; provider: string }) => {
       const { LocalCluster } = await import('../node/local-cluster.js');
       const cluster = await LocalCluster.plan({
         dataDir: o.data,
         nodes: o.nodes,
         shards: o.shards,
+        httpPort: o.port,
+        ...(o.transport === 'fabric' ? { transport: { kind: 'fabric' as const, provider: o.provider } } : {}),
         ...(o.replicas !== undefined ? { replicas: o.replicas } : {}),
         stdio: 'inherit',
         env: { SQUALL_LOG_LEVEL: process.env.SQUALL_LOG_LEVEL ?? 'warn' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTransport } from '../transport/transport-choice.js';
 import { parseGroupConfig, type GroupConfig, type GroupConfigInput } from '../transport/config.js';
 
 /**
@@ -62,6 +63,8 @@ export const ClusterConfigSchema = z
       .default([]),
     /** Overrides of the group's timings and bounds (transport/config.ts): heartbeats, windows, majority rule. */
     group: z.record(z.string(), z.unknown()).default({}),
+    /** The data plane: {"kind":"tcp"} (default) or {"kind":"fabric","provider":"shm"|"tcp"|"net"|"verbs"}; checked by transport-choice.ts. */
+    transport: z.unknown().optional(),
   })
   .strict();
 
@@ -89,6 +92,11 @@ export function parseClusterConfig(input: unknown, source: string): ClusterConfi
         throw new Error(`invalid cluster ${source}: layout.${type}.${i}.replicas is ${sg.replicas} but the cluster has ${c.members.length} members`);
       }
     });
+  }
+  try {
+    parseTransport(c.transport);
+  } catch (e) {
+    throw new Error(`invalid cluster ${source}: ${(e as Error).message}`);
   }
   return c;
 }

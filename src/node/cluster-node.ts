@@ -11,6 +11,7 @@ import { shardNames } from '../transport/layout.js';
 import { GroupMember } from '../transport/member.js';
 import type { StateTransferHooks } from '../transport/storage.js';
 import { TcpDriver } from '../transport/tcp-driver.js';
+import { createTransportDriver, parseTransport } from '../transport/transport-choice.js';
 import { groupConfigOf, parseClusterConfig, type ClusterConfig } from './cluster-config.js';
 import { parseNodeConfig, type NodeConfigInput } from './config.js';
 import { DataDirLock } from './data-dir-lock.js';
@@ -73,14 +74,16 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<RunningNo
     };
     let gateError: SquallError | null = new SquallError('unavailable', 'this member is not in an installed view yet', {}, 1);
     let poolsDeclared = false;
-    const driver = new TcpDriver({
-      selfId: o.id,
-      incarnation: randomInt(1, 2 ** 31),
-      groupName: cluster.name,
-      listenHost: me.host,
-      listenPort: me.port,
-      log: logger,
-    });
+    const tcpDriver = (): TcpDriver =>
+      new TcpDriver({
+        selfId: o.id,
+        incarnation: randomInt(1, 2 ** 31),
+        groupName: cluster.name,
+        listenHost: me.host,
+        listenPort: me.port,
+        log: logger,
+      });
+    const driver = createTransportDriver(parseTransport(cluster.transport), { selfId: o.id, tcpDriver, log: logger });
     member = new GroupMember({
       config: groupConfig,
       selfId: o.id,

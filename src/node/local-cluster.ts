@@ -19,8 +19,12 @@ export interface LocalClusterOptions {
   /** Replicas per shard (default: min(3, nodes)). */
   replicas?: number;
   host?: string;
+  /** HTTP port of member 1; member N gets httpPort + N - 1 (each checked free). Default: any free ports. */
+  httpPort?: number;
   /** Group overrides for the cluster file (heartbeats, majority rule...). */
   group?: Record<string, unknown>;
+  /** The cluster file's `transport` entry (default: absent, i.e. the TCP driver). */
+  transport?: { kind: 'tcp' } | { kind: 'fabric'; provider: string };
   /** Environment of the member processes (e.g. SQUALL_LOG_LEVEL). */
   env?: NodeJS.ProcessEnv;
   /** Where member output goes: 'inherit' (the terminal), 'ignore', or 'file' (DIR/node-N.log, appended); default 'ignore'. */
@@ -35,11 +39,14 @@ export interface LocalMember {
 
 const BIN = fileURLToPath(new URL('../../bin/squall.js', import.meta.url));
 
-async function freePort(host: string): Promise<number> {
+/** Binds `port` (0: any) on host and releases it: the port that was free. */
+async function freePort(host: string, port = 0): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      reject(port !== 0 && e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use (choose another first HTTP port)`) : e),
+    );
+    s.listen(port, host, () => {
       const a = s.address();
       const port = typeof a === 'object' && a ? a.port : 0;
       s.close(() => resolvePort(port));
@@ -69,13 +76,17 @@ export class LocalCluster {
     const host = o.host ?? '127.0.0.1';
     const replicas = o.replicas ?? Math.min(3, o.nodes);
     const members = [];
-    for (let id = 1; id <= o.nodes; id++) members.push({ id, host, port: await freePort(host), httpPort: await freePort(host) });
+    for (let id = 1; id <= o.nodes; id++) {
+      const httpPort = await freePort(host, o.httpPort === undefined || o.httpPort === 0 ? 0 : o.httpPort + id - 1);
+      members.push({ id, host, port: await freePort(host), httpPort });
+    }
     const config = {
       name: `local-${process.pid}-${Date.now()}`,
       members,
       layout: { persistent: [{ shards: o.shards, replicas }], volatile: [{ shards: 1, replicas }] },
       pools: [],
       group: { ...(o.nodes === 2 ? { majorityRule: false } : {}), ...(o.group ?? {}) },
+      ...(o.transport ? { transport: o.transport } : {}),
     };
     writeFileSync(file, JSON.stringify(config, null, 2) + '\n');
     return new LocalCluster(o, file, config as ClusterConfig);
