@@ -25,7 +25,10 @@ export interface KvOptions {
   /** Cap on the bytes written to preload one row's keys (keys × versions × size); fewer keys when over. */
   preloadBytesMax: number;
   /** A running Squall node. */
-  url: string;
+  /** A running Squall node; absent: the bench starts a local cluster. */
+  url?: string;
+  /** CPU profiles of the members of the Squall cluster the bench starts go there. */
+  profileDir?: string;
   /** Copies of the data each system keeps: etcd members, Redis primary + replicas (and Squall replicas). */
   clusterSize: number;
   /** Where `npm run peers -- start` recorded running peers; the bench starts its own when none run there. */
@@ -89,8 +92,9 @@ export function parseOp(text: string): Op {
 export function addTargetOptions(command: Command): Command {
   return command
     .option('--targets <list>', `targets in the order to run (registered: ${Object.keys(targetRegistry).join(', ')})`, parseList(parseTarget), defaultTargets())
-    .option('--url <url>', 'a running Squall node', 'http://127.0.0.1:8080')
-    .option('--cluster <n>', 'copies of the data per system: etcd members, Redis primary + replicas', parsePositiveInt, 3)
+    .option('--url <url>', 'a running Squall node or cluster member (default: the bench starts a local Squall cluster of --cluster members)')
+    .option('--cluster <n>', 'copies of the data per system: Squall members and replicas, etcd members, Redis primary + replicas', parsePositiveInt, 3)
+    .option('--profile <dir>', 'members of the Squall cluster the bench starts write V8 CPU profiles (.cpuprofile) to DIR')
     .option('--peers-dir <dir>', "peers started by 'npm run peers -- start' (else the bench starts its own)", defaultPeersDir);
 }
 
@@ -125,7 +129,7 @@ export function parseKvOptions(argv: readonly string[], command = kvCommand()): 
   const o = command.opts<{
     targets: string[]; baseline: string; op: Op[]; size: number[]; concurrency: number[]; batch: number[];
     seconds: number; warmup: number; runs: number; keys: number; versions: number; preloadMib: number;
-    url: string; cluster: number; peersDir: string; json?: string; progress: boolean;
+    url?: string; cluster: number; peersDir: string; profile?: string; json?: string; progress: boolean;
   }>();
   return {
     targets: o.targets,
@@ -140,7 +144,8 @@ export function parseKvOptions(argv: readonly string[], command = kvCommand()): 
     keys: o.keys,
     versions: o.versions,
     preloadBytesMax: o.preloadMib * 1024 * 1024,
-    url: o.url,
+    ...(o.url !== undefined ? { url: o.url } : {}),
+    ...(o.profile !== undefined ? { profileDir: o.profile } : {}),
     clusterSize: o.cluster,
     peersDir: o.peersDir,
     ...(o.json !== undefined ? { json: o.json } : {}),

@@ -103,7 +103,7 @@ export interface KvResult {
 export async function runKv(o: KvOptions, io: KvRunIo): Promise<KvResult> {
   const machine = machineInfo();
   const { targets: opened, peersOrigin, close } = await openTargets({
-    names: o.targets, squallUrl: o.url, peersDir: o.peersDir, concurrency: Math.max(...o.concurrencies), clusterSize: o.clusterSize, log: io.log,
+    names: o.targets, ...(o.url !== undefined ? { squallUrl: o.url } : {}), ...(o.profileDir !== undefined ? { profileDir: o.profileDir } : {}), peersDir: o.peersDir, concurrency: Math.max(...o.concurrencies), clusterSize: o.clusterSize, log: io.log,
   });
   let bar: cliProgress.SingleBar | null = null;
   try {

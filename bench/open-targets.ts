@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { LocalCluster } from '../src/node/local-cluster.js';
 import type { PeerKind } from '../scripts/peers/state.js';
 import { acquirePeers } from './peers-env.js';
 import type { KvTarget } from './target.js';
@@ -13,7 +17,10 @@ export interface OpenedTargets {
 
 export interface OpenTargetsOptions {
   names: readonly string[];
-  squallUrl: string;
+  /** A running Squall node; absent: a local cluster of clusterSize members is started for the run. */
+  squallUrl?: string;
+  /** Members of the cluster started for the run write V8 CPU profiles there. */
+  profileDir?: string;
   peersDir: string;
   /** Most operations in flight at once (connection pool sizes). */
   concurrency: number;
@@ -31,6 +38,7 @@ export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets>
   const kinds = [...new Set(entries.flatMap(([, e]) => (e.needs ? [e.needs] : [])))] as PeerKind[];
   const peers = await acquirePeers(kinds, o.peersDir, o.log, o.clusterSize);
   const targets: KvTarget[] = [];
+  let squall: OwnSquall | null = null;
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -38,7 +46,7 @@ export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets>
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await Promise.allSettled(targets.map((t) => t.close()));
-    await peers.release();
+    await Promise.allSettled([peers.release(), squall?.stop()]);
   };
   const onSignal = () => {
     void close().finally(() => process.exit(130));
@@ -46,7 +54,12 @@ export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets>
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const env: TargetEnv = { squallUrl: o.squallUrl, clusterSize: o.clusterSize, peers: peers.state };
+    let squallUrl = o.squallUrl;
+    if (squallUrl === undefined && entries.some(([name]) => name === 'squall')) {
+      squall = await startOwnSquall(o.clusterSize, o.log, o.profileDir);
+      squallUrl = squall.url;
+    }
+    const env: TargetEnv = { squallUrl: squallUrl ?? 'http://127.0.0.1:8080', clusterSize: o.clusterSize, peers: peers.state };
     for (const [, entry] of entries) {
       const target = entry.create(env);
       await target.open({ concurrency: o.concurrency });
@@ -57,4 +70,34 @@ export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets>
     throw err;
   }
   return { targets, peersOrigin: peers.origin, close };
+}
+
+interface OwnSquall {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A local Squall cluster for one run (every member holds every shard: replicas = members), removed after. */
+async function startOwnSquall(members: number, log: (line: string) => void, profileDir?: string): Promise<OwnSquall> {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-bench-'));
+  const cluster = await LocalCluster.plan({ dataDir: dir, nodes: members, shards: 2, replicas: members, stdio: 'file',
+    env: { SQUALL_LOG_LEVEL: 'warn' },
+    ...(profileDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`] } : {}),
+  });
+  const stop = async (): Promise<void> => {
+    await cluster.stopAll().catch(() => cluster.killAll());
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await cluster.startAll();
+    await cluster.waitReady();
+  } catch (e) {
+    await cluster.killAll();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  const url = cluster.members.get(1)!.url;
+  log(`squall: started a local cluster of ${members} member(s), 2 shards × ${members} replicas (${[...cluster.members.values()].map((m) => m.url).join(', ')}; logs in ${dir})`);
+  if (profileDir !== undefined) log(`squall: members write CPU profiles to ${resolve(profileDir)} when the run ends (open them in Chrome DevTools)`);
+  return { url, stop };
 }

@@ -45,7 +45,8 @@ export interface ScaleOptions {
   keys: number;
   /** Output path prefix. */
   out: string;
-  url: string;
+  url?: string;
+  profileDir?: string;
   clusterSize: number;
   peersDir: string;
 }
@@ -85,13 +86,14 @@ export function parseScaleOptions(argv: readonly string[], command = scaleComman
   command.parse([...argv], { from: 'user' });
   const o = command.opts<{
     targets: string[]; curves: CurveName[]; versions: number[]; keyCounts: number[]; size: number[]; valueSize: number;
-    concurrency: number; writeConcurrency: number; seconds: number; warmup: number; runs: number; keys: number; out: string; url: string; cluster: number; peersDir: string;
+    concurrency: number; writeConcurrency: number; seconds: number; warmup: number; runs: number; keys: number; out: string; url?: string; cluster: number; peersDir: string; profile?: string;
   }>();
   const ascending = (xs: number[]) => [...xs].sort((a, b) => a - b);
   return {
     targets: o.targets, curves: o.curves, versions: ascending(o.versions), keyCounts: ascending(o.keyCounts), sizesBytes: ascending(o.size),
     valueBytes: o.valueSize, concurrency: o.concurrency, writeConcurrency: o.writeConcurrency, seconds: o.seconds, warmupSeconds: o.warmup,
-    runs: o.runs, keys: o.keys, out: o.out, url: o.url, clusterSize: o.cluster, peersDir: o.peersDir,
+    runs: o.runs, keys: o.keys, out: o.out, ...(o.url !== undefined ? { url: o.url } : {}), clusterSize: o.cluster, peersDir: o.peersDir,
+    ...(o.profile !== undefined ? { profileDir: o.profile } : {}),
   };
 }
 
@@ -189,7 +191,7 @@ const curves: Record<CurveName, { run: typeof historyCurve; title: string; xTitl
 };
 
 export async function runScale(o: ScaleOptions, log: (l: string) => void): Promise<ScalePoint[]> {
-  const opened = await openTargets({ names: o.targets, squallUrl: o.url, peersDir: o.peersDir, concurrency: Math.max(o.concurrency, o.writeConcurrency, 16), clusterSize: o.clusterSize, log });
+  const opened = await openTargets({ names: o.targets, ...(o.url !== undefined ? { squallUrl: o.url } : {}), ...(o.profileDir !== undefined ? { profileDir: o.profileDir } : {}), peersDir: o.peersDir, concurrency: Math.max(o.concurrency, o.writeConcurrency, 16), clusterSize: o.clusterSize, log });
   try {
     const points: ScalePoint[] = [];
     for (const curve of o.curves) for (const target of opened.targets) points.push(...(await curves[curve].run(o, target, log)));

@@ -25,6 +25,8 @@ export interface LocalClusterOptions {
   group?: Record<string, unknown>;
   /** The cluster file's `transport` entry (default: absent, i.e. the TCP driver). */
   transport?: { kind: 'tcp' } | { kind: 'fabric'; provider: string };
+  /** Extra node flags of the member processes (e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] to profile them). */
+  nodeArgs?: string[];
   /** Environment of the member processes (e.g. SQUALL_LOG_LEVEL). */
   env?: NodeJS.ProcessEnv;
   /** Where member output goes: 'inherit' (the terminal), 'ignore', or 'file' (DIR/node-N.log, appended); default 'ignore'. */
@@ -103,7 +105,7 @@ export class LocalCluster {
     if (m.process && m.process.exitCode === null && m.process.signalCode === null) return m;
     // An IPC channel: the member exits when it closes, i.e. when this process is gone (even by SIGKILL).
     const out = this.#o.stdio === 'file' ? openSync(join(resolve(this.#o.dataDir), `node-${id}.log`), 'a') : (this.#o.stdio ?? 'ignore');
-    const child = spawn(process.execPath, [BIN, 'start', '--config', this.configFile, '--id', String(id), '--data', this.dataDirOf(id)], {
+    const child = spawn(process.execPath, [...(this.#o.nodeArgs ?? []), BIN, 'start', '--config', this.configFile, '--id', String(id), '--data', this.dataDirOf(id)], {
       stdio: ['ignore', out, out, 'ipc'],
       env: { ...process.env, ...(this.#o.env ?? {}), SQUALL_EXIT_WITH_PARENT: '1' },
     });

@@ -34,7 +34,7 @@ t.test('defaults are the full matrix of the issue', async (t) => {
   t.same(o.batches, [1]);
   t.equal(o.runs, 3);
   t.equal(o.baseline, 'squall');
-  t.equal(o.url, 'http://127.0.0.1:8080');
+  t.equal(o.url, undefined, 'no --url: the bench starts a local Squall cluster');
   t.equal(o.progress, true);
   t.equal(o.json, undefined);
   t.equal(o.preloadBytesMax, 256 * 1024 * 1024);
