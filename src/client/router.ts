@@ -160,6 +160,8 @@ export class Router {
   constructor(private readonly o: ResolvedClientOptions) {
     this.seeds = o.urls.map((origin) => this.endpoint(origin));
     this.layoutSettled = !o.routing;
+    // Without routing there is no layout to age: pick() never asks for a background refresh.
+    if (!o.routing) this.layoutFetchedMs = Infinity;
   }
 
   /** The cluster view of the layout routed by, or null when requests go to the seeds. */
