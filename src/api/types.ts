@@ -150,11 +150,7 @@ export interface ErrorBody {
   error: ErrorDetail;
 }
 
-/**
- * Every error code of API.md, with its HTTP status. `overloaded` is Squall's addition (503, Retry-After);
- * `wrong_shard` (421 Misdirected Request) is a member's answer to a key-bound request for a shard it does not
- * hold when it does not forward it: the client refreshes its layout and sends the request to a member.
- */
+/** Every error code of API.md, with its HTTP status. `overloaded` is Squall's addition (503, Retry-After). */
 export const ERROR_STATUS = {
   bad_key: 400,
   bad_parameter: 400,
@@ -168,7 +164,6 @@ export const ERROR_STATUS = {
   trimmed: 410,
   version_mismatch: 412,
   too_large: 413,
-  wrong_shard: 421,
   not_yet_stable: 425,
   internal: 500,
   no_quorum: 503,

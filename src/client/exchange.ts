@@ -88,7 +88,6 @@ function codeForStatus(status: number, headers: IncomingHttpHeaders): ErrorCode 
     case 410: return 'trimmed';
     case 412: return 'version_mismatch';
     case 413: return 'too_large';
-    case 421: return 'wrong_shard';
     case 425: return 'not_yet_stable';
     case 503: return 'unavailable';
     default: return undefined;
@@ -128,8 +127,8 @@ export function errorFromAnswer(status: number, headers: IncomingHttpHeaders, te
  * One HTTP exchange with the cluster, with the retry policy of the client. Each attempt goes where the router
  * says (a member of the key's shard, or any member). A connection error or a 503 with Retry-After is retried
  * (same request, same Squall-Request-Id) while attempts and time remain, on another member when there is one,
- * after refreshing the layout; so is a member's 421 wrong_shard, unless the refreshed layout still points at
- * that member. Every other non-2xx answer becomes the SquallError it carries.
+ * after refreshing the layout. A member that does not hold the key's shard (the client's layout is stale)
+ * forwards the request, as API.md asks of every node: no answer says "wrong member". Every other non-2xx answer becomes the SquallError it carries.
  */
 export class Exchanger {
   constructor(
@@ -151,7 +150,6 @@ export class Exchanger {
       }
       let waitMs: number;
       let failure: SquallError;
-      let misrouted = false;
       try {
         const res = await target.pool.request({
           path: call.path,
@@ -167,17 +165,12 @@ export class Exchanger {
         }
         failure = errorFromAnswer(status, res.headers, await res.body.text());
         if (attempt >= attemptsMax) throw failure;
-        if (failure.code === 'wrong_shard') {
-          misrouted = true;
-          waitMs = 0;
-        } else {
-          if (status !== 503 || failure.retryAfterS === undefined) throw failure;
-          waitMs = failure.retryAfterS * 1000;
-          if (performance.now() - startMs + waitMs > o.retryTimeoutMs) throw failure;
-          // A member that is going away or has too much to do: others take the retry. A view change or a lost
-          // quorum is the whole cluster's, not this member's.
-          if (failure.code === 'unavailable' || failure.code === 'overloaded') router.suspect(target);
-        }
+        if (status !== 503 || failure.retryAfterS === undefined) throw failure;
+        waitMs = failure.retryAfterS * 1000;
+        if (performance.now() - startMs + waitMs > o.retryTimeoutMs) throw failure;
+        // A member that is going away or has too much to do: others take the retry. A view change or a lost
+        // quorum is the whole cluster's, not this member's.
+        if (failure.code === 'unavailable' || failure.code === 'overloaded') router.suspect(target);
       } catch (e) {
         if (e instanceof SquallError || isAbort(e)) throw e;
         if (!isConnectionError(e)) {
@@ -193,9 +186,7 @@ export class Exchanger {
       }
       const failedAtMs = performance.now();
       if (waitMs > 0) await sleep(waitMs, undefined, call.signal ? { signal: call.signal } : undefined);
-      await router.refreshAfter(call, failedAtMs, misrouted);
-      // The member said the key is not its shard's: only another member (by a fresher layout) can do better.
-      if (misrouted && router.pick(call, null) === target) throw failure;
+      await router.refreshAfter(failedAtMs);
       if (performance.now() - startMs > o.retryTimeoutMs) throw failure;
       avoid = target;
     }

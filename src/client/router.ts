@@ -297,14 +297,9 @@ export class Router {
     return done;
   }
 
-  /** After a failure of a call: a fresh layout if there is one to refresh, and a fresh pool for a misrouted key. */
-  async refreshAfter(call: RouteSpec, failedAtMs: number, misrouted: boolean): Promise<void> {
-    if (this.routes === null) return;
-    await this.refreshLayout(failedAtMs);
-    if (misrouted && call.key !== undefined) {
-      const entry = this.dirs.get(dirOf(call.key));
-      if (entry !== undefined && typeof entry !== 'number') await this.fetchPool(entry.path);
-    }
+  /** After a failed attempt: a layout fetched since the failure, if there is a layout to refresh. */
+  async refreshAfter(failedAtMs: number): Promise<void> {
+    if (this.routes !== null) await this.refreshLayout(failedAtMs);
   }
 
   private refreshInBackground(nowMs: number): void {

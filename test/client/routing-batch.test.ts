@@ -80,7 +80,7 @@ for (const encoding of ['msgpack', 'json'] as const) {
       t.same(part!.keys, ops.map((o) => o.key).filter((k) => k.startsWith('/p/') && cluster.holders(k).shard === shard), 'in the order of the batch');
     }
     t.same(byId.get('batch-7/any')?.keys, ['/nopool/k']);
-    for (const node of cluster.nodes.values()) t.equal(node.refused, 0);
+    for (const [id, node] of cluster.nodes) t.equal(node.forwarded, 0, `member ${id} forwarded no part`);
   });
 }
 
