@@ -185,6 +185,10 @@ export class Exchanger {
         if (attempt >= attemptsMax || performance.now() - startMs + waitMs > o.retryTimeoutMs) throw failure;
       }
       const failedAtMs = performance.now();
+      if (o.onRetry !== null) {
+        const requestId = call.headers?.['squall-request-id'];
+        o.onRetry({ method: call.method, path: call.path, requestId, attempt, origin: target.origin, error: failure, waitMs });
+      }
       if (waitMs > 0) await sleep(waitMs, undefined, call.signal ? { signal: call.signal } : undefined);
       await router.refreshAfter(failedAtMs);
       if (performance.now() - startMs > o.retryTimeoutMs) throw failure;

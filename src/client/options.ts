@@ -1,5 +1,22 @@
 import { SquallError } from '../api/index.js';
 
+/** What the client tells onRetry before it retries a request. */
+export interface RetryInfo {
+  method: string;
+  /** Path and query of the request. */
+  path: string;
+  /** The Squall-Request-Id it carries (writes): the same on every attempt. */
+  requestId: string | undefined;
+  /** The attempt that failed (1 = the first). */
+  attempt: number;
+  /** The node that attempt went to. */
+  origin: string;
+  /** Why it failed: the error answer (503 + Retry-After) or the network failure (unavailable). */
+  error: SquallError;
+  /** The wait before the next attempt. */
+  waitMs: number;
+}
+
 /**
  * The client's configuration: one typed object, every limit named with its unit, defaults below,
  * validated once when the client is built.
@@ -40,6 +57,8 @@ export interface ClientOptions {
   retryDelayMs?: number;
   /** Longest back-off between two attempts after a connection error. Default 2000. */
   retryDelayMsMax?: number;
+  /** Called before each retry (for logs and tests); it runs inside the request, so it must not throw. Default null. */
+  onRetry?: ((info: RetryInfo) => void) | null;
   /** Largest request body (a put's value, an encoded batch) sent; larger fails with too_large unsent. Default 64 MiB. */
   bodySizeBytesMax?: number;
   /** Time to wait for a response's headers. Default 30000 (temporal reads wait up to wait_ms on the server). */
@@ -75,6 +94,7 @@ export const CLIENT_DEFAULTS = {
   connections: 16,
   pipelining: 1,
   retryAttemptsMax: 5,
+  onRetry: null,
   retryTimeoutMs: 10_000,
   retryDelayMs: 50,
   retryDelayMsMax: 2_000,
@@ -124,6 +144,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   if (seeds.length === 0) throw new SquallError('bad_parameter', 'give the client a url or urls (seed nodes)', { option: 'url' });
   if (typeof o.routing !== 'boolean') throw new SquallError('bad_parameter', `client option routing must be true or false, got ${String(o.routing)}`, { option: 'routing' });
+  if (o.onRetry !== null && typeof o.onRetry !== 'function') throw new SquallError('bad_parameter', 'client option onRetry must be a function', { option: 'onRetry' });
   checkInt('connections', o.connections, 1);
   checkInt('pipelining', o.pipelining, 1);
   checkInt('retryAttemptsMax', o.retryAttemptsMax, 1);
