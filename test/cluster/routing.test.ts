@@ -125,6 +125,17 @@ t.test('3 members, 2 shards of 2 replicas: routed requests are not forwarded; a 
   const forwardedByOutsider = (await forwardedBy(tc, [outsider])).get(outsider)! - forwardedAfter.get(outsider)!;
   t.equal(forwardedByOutsider, 1, `member ${outsider}, not in shard 0, forwarded the put it was sent`);
 
+  // A write sent again with its request id through other members (one that holds the shard, one that
+  // forwards) answers the first result and adds no version.
+  const dupKey = b[2]!;
+  const first = await client.put(dupKey, 'once', { requestId: 'routing-test-dup' });
+  for (const id of ids) {
+    const again = await tc.clients.get(id)!.put(dupKey, 'twice', { requestId: 'routing-test-dup' });
+    t.equal(again.version, first.version, `the same request id through member ${id} gives the first result`);
+  }
+  t.same((await client.history(dupKey)).versions.map((v) => v.version), [written.get(dupKey), first.version], 'and one new version');
+  t.equal((await client.get(dupKey)).value.toString(), 'once');
+
   // ---- SIGKILL a member this client writes to, while it streams puts (and batches) with retries ----
   const victim = writers.find((id) => holders.every((m) => m.includes(id))) ?? writers[0]!;
   const survivors = ids.filter((id) => id !== victim);
