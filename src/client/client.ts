@@ -151,7 +151,7 @@ interface BatchPart {
  * The TypeScript client of Squall's HTTP API (API.md), on one undici keep-alive pool per node. It reads the
  * cluster layout and sends each key-bound request straight to a member of the key's shard (router.ts); a
  * batch is split by shard and its parts sent in parallel. Writes carry a Squall-Request-Id and are retried
- * with the same id on connection errors, 503 + Retry-After and misrouting, on another member after a layout
+ * with the same id on connection errors and 503 + Retry-After, on another member after a layout
  * refresh, so a retried write is applied once; every error answer surfaces as the SquallError it carries.
  */
 export class SquallClient {
