@@ -3,6 +3,7 @@
  * bench/ exporting `main(argv)`; `--help` after the suite name lists its options.
  */
 const suites: Record<string, { module: string; about: string }> = {
+  'client-cpu': { module: './client-cpu.js', about: 'CPU the TypeScript client spends per request, against fixed-answer nodes' },
   kv: { module: './kv.js', about: 'key-value workloads against Squall and peer systems (etcd, Redis)' },
   multicast: { module: './multicast.js', about: 'ordered multicast throughput and latency between member processes' },
   scale: { module: './scale.js', about: 'scaling curves: history depth, key count, value size, replicas' },

@@ -48,6 +48,16 @@ export class Metrics {
     shardGauge('squall_shard_unfinished_ops', 'Operations accepted and not yet durable', (s) => s.unfinishedOps);
     shardGauge('squall_shard_overlay_keys', 'Keys with versions delivered but not yet committed', (s) => s.overlayKeys);
     shardGauge('squall_shard_log_entries', 'Versions kept in the shard log', (s) => s.log.entryCount());
+    new Counter({
+      name: 'squall_requests_forwarded_total',
+      help: 'Calls about a shard this member does not order, forwarded to a member that does, by method (put, get, batch, ...)',
+      labelNames: ['method'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [method, n] of store.forwardedCalls) this.inc({ method }, n);
+      },
+    });
     new Gauge({
       name: 'squall_watchers',
       help: 'Open watch streams',

@@ -15,11 +15,20 @@ export class CliContext {
     return this.program.opts<{ url: string }>().url;
   }
 
-  /** The client, loaded on first use so that --help and usage errors do not pay for loading undici. */
+  /** Whether key-bound requests go straight to a member of the key's shard (--no-routing: all to --url). */
+  get routing(): boolean {
+    return this.program.opts<{ routing: boolean }>().routing;
+  }
+
+  /**
+   * The client, loaded on first use so that --help and usage errors do not pay for loading undici. Pointed at
+   * a cluster it routes: the first key-bound request reads /v1/cluster and the key's pool (two small GETs),
+   * then goes to a member of the key's shard; a single node (a one-member layout) gets every request.
+   */
   async client(): Promise<SquallClient> {
     if (this.clientInstance === undefined) {
       const { SquallClient } = await import('../client/index.js');
-      this.clientInstance = new SquallClient({ url: this.url, connections: 2 });
+      this.clientInstance = new SquallClient({ url: this.url, connections: 2, routing: this.routing });
     }
     return this.clientInstance;
   }

@@ -23,7 +23,8 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
   // Settings before the subcommands are added, so that they inherit them.
   program
     .description('Squall: a versioned, replicated key-value object store with reads as of a time.')
-    .addOption(new Option('--url <url>', 'the node to talk to').env('SQUALL_URL').default('http://127.0.0.1:8080').argParser(urlArg))
+    .addOption(new Option('--url <url>', 'a node of the cluster to talk to').env('SQUALL_URL').default('http://127.0.0.1:8080').argParser(urlArg))
+    .option('--no-routing', "send every request to --url (it forwards what it does not hold) instead of to the key's shard")
     .option('--json', 'machine-readable output (JSON) for scripts')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')

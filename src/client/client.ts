@@ -19,6 +19,7 @@ import { Exchanger, type Reply } from './exchange.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { Query, encodePath } from './paths.js';
 import { RequestIds } from './request-id.js';
+import { Router, type ShardRef } from './router.js';
 import { checkIntArg, timeArgToUs, type TimeArg } from './time-arg.js';
 import { watchChanges, type WatchChange, type WatchOptions } from './watch.js';
 
@@ -136,19 +137,38 @@ function metaOf(key: string, headers: IncomingHttpHeaders): ObjectMeta {
   };
 }
 
+/** The ops of a batch that go to one shard, in their order, with their places in the batch. */
+interface BatchPart {
+  /** `<type>/<subgroup>/<shard>`, or 'any' for ops no shard route is known for. */
+  name: string;
+  shard: ShardRef | undefined;
+  ops: BatchOpInput[];
+  indices: number[];
+  write: boolean;
+}
+
 /**
- * The TypeScript client of Squall's HTTP API (API.md), on one undici keep-alive pool per node. Writes carry
- * a Squall-Request-Id and are retried with the same id on connection errors and 503 + Retry-After, so a
- * retried write is applied once; every error answer surfaces as the SquallError it carries.
+ * The TypeScript client of Squall's HTTP API (API.md), on one undici keep-alive pool per node. It reads the
+ * cluster layout and sends each key-bound request straight to a member of the key's shard (router.ts); a
+ * batch is split by shard and its parts sent in parallel. Writes carry a Squall-Request-Id and are retried
+ * with the same id on connection errors and 503 + Retry-After, on another member after a layout
+ * refresh, so a retried write is applied once; every error answer surfaces as the SquallError it carries.
  */
 export class SquallClient {
   readonly options: ResolvedClientOptions;
   private readonly http: Exchanger;
+  private readonly router: Router;
   private readonly ids = new RequestIds();
 
   constructor(options: ClientOptions | string) {
     this.options = resolveClientOptions(typeof options === 'string' ? { url: options } : options);
-    this.http = new Exchanger(this.options);
+    this.router = new Router(this.options);
+    this.http = new Exchanger(this.options, this.router);
+  }
+
+  /** The cluster view the client routes by, or null while it sends every request to its seeds. */
+  get routedView(): number | null {
+    return this.router.view;
   }
 
   /** A fresh request id, as writes send when the caller gives none. */
@@ -195,6 +215,8 @@ export class SquallClient {
     const reply = await this.http.exchange({
       method: 'PUT',
       path: '/v1/objects' + encodePath(key),
+      key,
+      write: true,
       headers,
       body: value,
       read: 'json',
@@ -220,7 +242,7 @@ export class SquallClient {
 
   /** The value of a key (current, stable, at a version or at a time). 404 not_found / deleted, 410, 425 throw. */
   async get(key: string, opts?: GetOptions): Promise<ObjectValue> {
-    const reply = await this.http.exchange({ method: 'GET', path: this.readPath(key, opts), read: 'bytes', signal: opts?.signal });
+    const reply = await this.http.exchange({ method: 'GET', path: this.readPath(key, opts), key, read: 'bytes', signal: opts?.signal });
     const meta = metaOf(key, reply.headers) as ObjectValue;
     meta.value = reply.data as Buffer;
     return meta;
@@ -228,7 +250,7 @@ export class SquallClient {
 
   /** Like get, without the value. */
   async head(key: string, opts?: GetOptions): Promise<ObjectHead> {
-    const reply = await this.http.exchange({ method: 'HEAD', path: this.readPath(key, opts), read: 'none', signal: opts?.signal });
+    const reply = await this.http.exchange({ method: 'HEAD', path: this.readPath(key, opts), key, read: 'none', signal: opts?.signal });
     const meta = metaOf(key, reply.headers) as ObjectHead;
     meta.sizeBytes = headerCount(reply.headers, 'content-length') ?? 0;
     return meta;
@@ -242,6 +264,8 @@ export class SquallClient {
     const reply = await this.http.exchange({
       method: 'DELETE',
       path: '/v1/objects' + encodePath(key),
+      key,
+      write: true,
       headers,
       read: 'json',
       signal: opts?.signal,
@@ -260,7 +284,7 @@ export class SquallClient {
       if (opts.to !== undefined) q.add('to', checkIntArg(opts.to, 'to'));
       if (opts.limit !== undefined) q.add('limit', checkIntArg(opts.limit, 'limit'));
     }
-    const reply = await this.http.exchange({ method: 'GET', path: '/v1/objects' + encodePath(key) + q.toString(), read: 'json', signal: opts?.signal });
+    const reply = await this.http.exchange({ method: 'GET', path: '/v1/objects' + encodePath(key) + q.toString(), key, read: 'json', signal: opts?.signal });
     return reply.data as HistoryPage;
   }
 
@@ -317,8 +341,12 @@ export class SquallClient {
   // ---- batches and watch ----
 
   /**
-   * Several puts, gets and deletes in one request (API.md "Batches"). Each op succeeds or fails on its own:
-   * look at each result's status; values come back as Buffers in either encoding.
+   * Several puts, gets and deletes (API.md "Batches"). Each op succeeds or fails on its own: look at each
+   * result's status; values come back as Buffers in either encoding. With a cluster layout the batch is split
+   * by shard (ops of one shard keep their order), the parts go in parallel to members of their shards, each
+   * with the request id `<id>/<type>/<subgroup>/<shard>` (stable across retries), and the results come back in
+   * the order of the ops. A part that fails as a whole (after its retries) gives each of its ops that error as
+   * its result, so the results of the other parts are not lost; a batch that is one part throws it.
    */
   async batch(ops: readonly BatchOpInput[], opts?: BatchOptions): Promise<BatchOpResult[]> {
     const encoding = opts?.encoding ?? 'msgpack';
@@ -326,19 +354,87 @@ export class SquallClient {
       throw new SquallError('bad_parameter', `batch encoding must be msgpack or json, got '${String(encoding)}'`, { parameter: 'encoding' });
     }
     this.checkBodySize(largestValueBytes(ops), 'a batch value');
-    const body = encodeBatch(ops, encoding);
-    this.checkBodySize(body.byteLength, 'the batch body');
+    const id = opts?.requestId ?? this.ids.next();
+    const parts = await this.batchParts(ops);
+    if (parts.length <= 1) {
+      const body = encodeBatch(ops, encoding);
+      this.checkBodySize(body.byteLength, 'the batch body');
+      return this.sendBatch(body, ops.length, encoding, id, parts[0], opts?.signal);
+    }
+    // Every part is encoded and checked before any is sent.
+    const bodies = parts.map((part) => {
+      const body = encodeBatch(part.ops, encoding);
+      this.checkBodySize(body.byteLength, `the batch part for shard ${part.name}`);
+      return body;
+    });
+    const results = new Array<BatchOpResult>(ops.length);
+    const settled = await Promise.allSettled(
+      parts.map(async (part, i) => {
+        let partResults: BatchOpResult[];
+        try {
+          partResults = await this.sendBatch(bodies[i]!, part.ops.length, encoding, `${id}/${part.name}`, part, opts?.signal);
+        } catch (e) {
+          if (!(e instanceof SquallError)) throw e;
+          const error = e.toBody().error;
+          partResults = part.ops.map(() => ({ status: e.status, error }));
+        }
+        for (let j = 0; j < part.indices.length; j++) results[part.indices[j]!] = partResults[j]!;
+      }),
+    );
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    return results;
+  }
+
+  private async sendBatch(
+    body: Buffer,
+    opsCount: number,
+    encoding: BatchEncoding,
+    requestId: string,
+    part: BatchPart | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<BatchOpResult[]> {
     const type = BATCH_CONTENT_TYPE[encoding];
     const reply: Reply = await this.http.exchange({
       method: 'POST',
       path: '/v1/batch',
-      headers: { 'content-type': type, accept: type, 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      shard: part?.shard,
+      write: part?.write ?? true,
+      headers: { 'content-type': type, accept: type, 'squall-request-id': requestId },
       body,
       read: 'bytes',
-      signal: opts?.signal,
+      signal,
     });
     const ct = reply.headers['content-type'];
-    return decodeBatchResults(reply.data as Buffer, typeof ct === 'string' ? ct : undefined, ops.length);
+    return decodeBatchResults(reply.data as Buffer, typeof ct === 'string' ? ct : undefined, opsCount);
+  }
+
+  /** The ops grouped by the shard of their keys (by the cached layout, learning the pools it lacks first). */
+  private async batchParts(ops: readonly BatchOpInput[]): Promise<BatchPart[]> {
+    const router = this.router;
+    const keyOf = (op: BatchOpInput): string | null => (typeof op?.key === 'string' ? op.key : null);
+    const shards = ops.map((op) => {
+      const key = keyOf(op);
+      return key === null ? null : router.shardOf(key);
+    });
+    if (shards.includes(undefined)) {
+      await router.warmKeys(ops.filter((_, i) => shards[i] === undefined).map((op) => op.key));
+      for (let i = 0; i < ops.length; i++) if (shards[i] === undefined) shards[i] = router.shardOf(ops[i]!.key) ?? null;
+    }
+    const parts = new Map<string, BatchPart>();
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const shard = shards[i] ?? null;
+      const name = shard === null ? 'any' : `${shard.group}/${shard.index}`;
+      let part = parts.get(name);
+      if (part === undefined) {
+        part = { name, shard: shard ?? undefined, ops: [], indices: [], write: false };
+        parts.set(name, part);
+      }
+      part.ops.push(op);
+      part.indices.push(i);
+      if (op.op !== 'get') part.write = true;
+    }
+    return [...parts.values()];
   }
 
   /**
@@ -351,7 +447,7 @@ export class SquallClient {
       throw new SquallError('bad_parameter', `watch prefix must start with '/', got '${String(prefix)}'`, { parameter: 'prefix' });
     }
     if (opts.fromVersion !== undefined) checkIntArg(opts.fromVersion, 'fromVersion');
-    return watchChanges(this.options, prefix, opts);
+    return watchChanges(this.options, this.router, prefix, opts);
   }
 
   // ---- pools ----
@@ -367,6 +463,7 @@ export class SquallClient {
       read: 'json',
       signal: opts?.signal,
     });
+    this.router.notePool(reply.data as PoolInfo);
     return reply.data as PoolInfo;
   }
 
@@ -391,28 +488,31 @@ export class SquallClient {
       read: 'none',
       signal: opts?.signal,
     });
+    this.router.notePoolDeleted(path);
   }
 
   // ---- cluster ----
 
+  /** The cluster's layout and state (GET /v1/cluster); the client routes by it from now on. */
   async cluster(opts?: CallOptions): Promise<ClusterInfo> {
     const reply = await this.http.exchange({ method: 'GET', path: '/v1/cluster', read: 'json', signal: opts?.signal });
+    this.router.offerLayout(reply.data);
     return reply.data as ClusterInfo;
   }
 
-  /** True when the process answers /healthz with 200, false on 503; no retry. */
+  /** True when the process at the first seed URL answers /healthz with 200, false on 503; no retry. */
   async health(opts?: CallOptions): Promise<boolean> {
-    const reply = await this.http.exchange({ method: 'GET', path: '/healthz', read: 'none', noRetry: true, passStatus: 503, signal: opts?.signal });
+    const reply = await this.http.exchange({ method: 'GET', path: '/healthz', read: 'none', noRetry: true, toSeed: true, passStatus: 503, signal: opts?.signal });
     return reply.status < 300;
   }
 
-  /** True when the node is in an installed view and its shards can serve (/readyz 200), false on 503; no retry. */
+  /** True when the node at the first seed URL is in an installed view and its shards can serve (/readyz 200), false on 503; no retry. */
   async ready(opts?: CallOptions): Promise<boolean> {
-    const reply = await this.http.exchange({ method: 'GET', path: '/readyz', read: 'none', noRetry: true, passStatus: 503, signal: opts?.signal });
+    const reply = await this.http.exchange({ method: 'GET', path: '/readyz', read: 'none', noRetry: true, toSeed: true, passStatus: 503, signal: opts?.signal });
     return reply.status < 300;
   }
 
-  /** Closes the connection pool after the requests in flight finish. */
+  /** Closes the connection pools after the requests in flight finish. */
   close(): Promise<void> {
     return this.http.close();
   }

@@ -1,13 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ERROR_STATUS, HEADER, SquallError, type ErrorCode } from '../api/index.js';
 import type { ResolvedClientOptions } from './options.js';
+import type { Endpoint, RouteSpec, Router } from './router.js';
 
 /** How the body of a successful answer is read: parsed JSON, raw bytes, or discarded. */
 export type ReadMode = 'json' | 'bytes' | 'none';
 
-export interface Call {
+/** One request of the client; RouteSpec says where it goes (its key, its shard, or any member). */
+export interface Call extends RouteSpec {
   method: Dispatcher.HttpMethod;
   /** Path and query, already encoded. */
   path: string;
@@ -19,6 +21,8 @@ export interface Call {
   noRetry?: boolean;
   /** A non-2xx status handed back as a reply instead of thrown (e.g. 503 from /readyz). */
   passStatus?: number;
+  /** To the first seed, whatever the layout (health probes ask the node the client was given). */
+  toSeed?: boolean;
 }
 
 export interface Reply {
@@ -120,31 +124,34 @@ export function errorFromAnswer(status: number, headers: IncomingHttpHeaders, te
 }
 
 /**
- * One HTTP exchange with the node over a keep-alive pool, with the retry policy of the client: a connection
- * error or a 503 with Retry-After is retried (same request, same Squall-Request-Id) while attempts and time
- * remain; every other non-2xx answer becomes the SquallError it carries.
+ * One HTTP exchange with the cluster, with the retry policy of the client. Each attempt goes where the router
+ * says (a member of the key's shard, or any member). A connection error or a 503 with Retry-After is retried
+ * (same request, same Squall-Request-Id) while attempts and time remain, on another member when there is one,
+ * after refreshing the layout. A member that does not hold the key's shard (the client's layout is stale)
+ * forwards the request, as API.md asks of every node: no answer says "wrong member". Every other non-2xx answer becomes the SquallError it carries.
  */
 export class Exchanger {
-  readonly pool: Pool;
-
-  constructor(private readonly options: ResolvedClientOptions) {
-    this.pool = new Pool(options.origin, {
-      connections: options.connections,
-      pipelining: options.pipelining,
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
-      connectTimeout: options.connectTimeoutMs,
-    });
-  }
+  constructor(
+    private readonly options: ResolvedClientOptions,
+    readonly router: Router,
+  ) {}
 
   async exchange(call: Call): Promise<Reply> {
     const o = this.options;
+    const router = this.router;
     const attemptsMax = call.noRetry ? 1 : o.retryAttemptsMax;
     const startMs = performance.now();
+    let avoid: Endpoint | null = null;
     for (let attempt = 1; ; attempt++) {
+      let target: Endpoint | undefined = call.toSeed ? router.seeds[0]! : router.pick(call, avoid);
+      if (target === undefined) {
+        await router.warm(call);
+        target = router.pick(call, avoid) ?? router.fallback(avoid);
+      }
       let waitMs: number;
+      let failure: SquallError;
       try {
-        const res = await this.pool.request({
+        const res = await target.pool.request({
           path: call.path,
           method: call.method,
           headers: call.headers,
@@ -153,31 +160,44 @@ export class Exchanger {
         });
         const status = res.statusCode;
         if (status < 300 || status === call.passStatus) {
+          if (target.suspectUntilMs !== 0) target.suspectUntilMs = 0;
           return { status, headers: res.headers, data: await readBody(res, call.read) };
         }
-        const error = errorFromAnswer(status, res.headers, await res.body.text());
-        if (status !== 503 || error.retryAfterS === undefined || attempt >= attemptsMax) throw error;
-        waitMs = error.retryAfterS * 1000;
-        if (performance.now() - startMs + waitMs > o.retryTimeoutMs) throw error;
+        failure = errorFromAnswer(status, res.headers, await res.body.text());
+        if (attempt >= attemptsMax) throw failure;
+        if (status !== 503 || failure.retryAfterS === undefined) throw failure;
+        waitMs = failure.retryAfterS * 1000;
+        if (performance.now() - startMs + waitMs > o.retryTimeoutMs) throw failure;
+        // A member that is going away or has too much to do: others take the retry. A view change or a lost
+        // quorum is the whole cluster's, not this member's.
+        if (failure.code === 'unavailable' || failure.code === 'overloaded') router.suspect(target);
       } catch (e) {
         if (e instanceof SquallError || isAbort(e)) throw e;
         if (!isConnectionError(e)) {
           // A system error (ENOTFOUND, ...) is a network failure that waiting will not cure; anything else
           // (a bad argument, a closed client) is the caller's and goes up unchanged.
-          if (/^E[A-Z]+$/.test(errorCodeOf(e) ?? '')) throw networkError(e, o.origin, attempt, performance.now() - startMs);
+          if (/^E[A-Z]+$/.test(errorCodeOf(e) ?? '')) throw networkError(e, target.origin, attempt, performance.now() - startMs);
           throw e;
         }
+        router.suspect(target);
         waitMs = Math.min(o.retryDelayMs * 2 ** (attempt - 1), o.retryDelayMsMax);
-        if (attempt >= attemptsMax || performance.now() - startMs + waitMs > o.retryTimeoutMs) {
-          throw networkError(e, o.origin, attempt, performance.now() - startMs);
-        }
+        failure = networkError(e, target.origin, attempt, performance.now() - startMs);
+        if (attempt >= attemptsMax || performance.now() - startMs + waitMs > o.retryTimeoutMs) throw failure;
+      }
+      const failedAtMs = performance.now();
+      if (o.onRetry !== null) {
+        const requestId = call.headers?.['squall-request-id'];
+        o.onRetry({ method: call.method, path: call.path, requestId, attempt, origin: target.origin, error: failure, waitMs });
       }
       if (waitMs > 0) await sleep(waitMs, undefined, call.signal ? { signal: call.signal } : undefined);
+      await router.refreshAfter(failedAtMs);
+      if (performance.now() - startMs > o.retryTimeoutMs) throw failure;
+      avoid = target;
     }
   }
 
   close(): Promise<void> {
-    return this.pool.close();
+    return this.router.close();
   }
 }
 

@@ -1,3 +1,3 @@
 export * from './client.js';
-export { CLIENT_DEFAULTS, type ClientOptions, type ResolvedClientOptions } from './options.js';
+export { CLIENT_DEFAULTS, type ClientOptions, type ResolvedClientOptions, type RetryInfo } from './options.js';
 export { timeArgToUs } from './time-arg.js';

@@ -1,12 +1,50 @@
 import { SquallError } from '../api/index.js';
 
+/** What the client tells onRetry before it retries a request. */
+export interface RetryInfo {
+  method: string;
+  /** Path and query of the request. */
+  path: string;
+  /** The Squall-Request-Id it carries (writes): the same on every attempt. */
+  requestId: string | undefined;
+  /** The attempt that failed (1 = the first). */
+  attempt: number;
+  /** The node that attempt went to. */
+  origin: string;
+  /** Why it failed: the error answer (503 + Retry-After) or the network failure (unavailable). */
+  error: SquallError;
+  /** The wait before the next attempt. */
+  waitMs: number;
+}
+
 /**
  * The client's configuration: one typed object, every limit named with its unit, defaults below,
  * validated once when the client is built.
  */
 export interface ClientOptions {
-  /** Base URL of a Squall node, e.g. http://127.0.0.1:8080 (no path). */
-  url: string;
+  /** Base URL of a Squall node, e.g. http://127.0.0.1:8080 (no path). Give url, urls, or both (url comes first). */
+  url?: string;
+  /**
+   * Seed URLs of members of one cluster: the client reads the layout from the first that answers, and sends
+   * requests that are not key-bound to them (in order, skipping suspects) while it has no layout.
+   */
+  urls?: readonly string[];
+  /**
+   * Read the cluster layout (GET /v1/cluster) and pools' shard counts, and send each key-bound request straight
+   * to a member of its key's shard. With false, or while the layout is unknown or has one member, every request
+   * goes to the seeds (a node forwards what it does not hold). Default true.
+   */
+  routing?: boolean;
+  /** Age after which the cached layout and pool info are fetched again (in the background, when next used). Default 30000. */
+  layoutRefreshIntervalMs?: number;
+  /** Longest time one layout or pool-info fetch may take, over all the nodes it tries. Default 2000. */
+  layoutFetchTimeoutMs?: number;
+  /** How long a member that failed (connection error, 503 unavailable/overloaded) is passed over when choosing where to send. Default 3000. */
+  memberSuspectMs?: number;
+  /** Pool paths whose info (or absence) is cached. Default 1024. */
+  poolCacheEntriesMax?: number;
+  /** Key directories whose pool is cached: the step that makes routing a key O(1). Default 16384. */
+  directoryCacheEntriesMax?: number;
   /** Keep-alive connections the request pool may open to the node. Default 16. */
   connections?: number;
   /** Requests in flight per connection (HTTP/1.1 pipelining; undici pipelines GET/HEAD only). Default 1. */
@@ -19,6 +57,8 @@ export interface ClientOptions {
   retryDelayMs?: number;
   /** Longest back-off between two attempts after a connection error. Default 2000. */
   retryDelayMsMax?: number;
+  /** Called before each retry (for logs and tests); it runs inside the request, so it must not throw. Default null. */
+  onRetry?: ((info: RetryInfo) => void) | null;
   /** Largest request body (a put's value, an encoded batch) sent; larger fails with too_large unsent. Default 64 MiB. */
   bodySizeBytesMax?: number;
   /** Time to wait for a response's headers. Default 30000 (temporal reads wait up to wait_ms on the server). */
@@ -35,12 +75,26 @@ export interface ClientOptions {
   watchReconnectDelayMs?: number;
 }
 
-export type ResolvedClientOptions = Required<ClientOptions> & { origin: string };
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'url' | 'urls'>> & {
+  /** The first seed's origin. */
+  url: string;
+  /** Every seed's origin, `url` first, without duplicates. */
+  urls: readonly string[];
+  /** Same as url (the name the single-node client used). */
+  origin: string;
+};
 
 export const CLIENT_DEFAULTS = {
+  routing: true,
+  layoutRefreshIntervalMs: 30_000,
+  layoutFetchTimeoutMs: 2_000,
+  memberSuspectMs: 3_000,
+  poolCacheEntriesMax: 1024,
+  directoryCacheEntriesMax: 16_384,
   connections: 16,
   pipelining: 1,
   retryAttemptsMax: 5,
+  onRetry: null,
   retryTimeoutMs: 10_000,
   retryDelayMs: 50,
   retryDelayMsMax: 2_000,
@@ -51,7 +105,7 @@ export const CLIENT_DEFAULTS = {
   validateKeys: true,
   watchReconnectsMax: 10,
   watchReconnectDelayMs: 250,
-} as const satisfies Omit<Required<ClientOptions>, 'url'>;
+} as const satisfies Omit<Required<ClientOptions>, 'url' | 'urls'>;
 
 function checkInt(name: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
@@ -59,21 +113,38 @@ function checkInt(name: string, value: number, min: number): void {
   }
 }
 
-/** Fills defaults and checks every field; throws bad_parameter naming the bad option. */
-export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  const o: Required<ClientOptions> = { ...CLIENT_DEFAULTS, ...stripUndefined(options), url: options.url };
+function originOf(text: unknown, option: string): string {
   let url: URL;
   try {
-    url = new URL(o.url);
+    url = new URL(String(text));
   } catch {
-    throw new SquallError('bad_parameter', `client option url is not a URL: '${o.url}'`, { option: 'url' });
+    throw new SquallError('bad_parameter', `client option ${option} is not a URL: '${String(text)}'`, { option });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new SquallError('bad_parameter', `client option url must be http(s), got '${o.url}'`, { option: 'url' });
+    throw new SquallError('bad_parameter', `client option ${option} must be http(s), got '${String(text)}'`, { option });
   }
   if (url.pathname !== '/' || url.search !== '') {
-    throw new SquallError('bad_parameter', `client option url must have no path or query, got '${o.url}'`, { option: 'url' });
+    throw new SquallError('bad_parameter', `client option ${option} must have no path or query, got '${String(text)}'`, { option });
   }
+  return url.origin;
+}
+
+/** Fills defaults and checks every field; throws bad_parameter naming the bad option. */
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  const { url: _url, urls: _urls, ...rest } = stripUndefined(options);
+  const o: Required<Omit<ClientOptions, 'url' | 'urls'>> = { ...CLIENT_DEFAULTS, ...rest };
+  if (options.urls !== undefined && !Array.isArray(options.urls)) {
+    throw new SquallError('bad_parameter', 'client option urls must be an array of URLs', { option: 'urls' });
+  }
+  const seeds: string[] = [];
+  if (options.url !== undefined) seeds.push(originOf(options.url, 'url'));
+  for (const u of options.urls ?? []) {
+    const origin = originOf(u, 'urls');
+    if (!seeds.includes(origin)) seeds.push(origin);
+  }
+  if (seeds.length === 0) throw new SquallError('bad_parameter', 'give the client a url or urls (seed nodes)', { option: 'url' });
+  if (typeof o.routing !== 'boolean') throw new SquallError('bad_parameter', `client option routing must be true or false, got ${String(o.routing)}`, { option: 'routing' });
+  if (o.onRetry !== null && typeof o.onRetry !== 'function') throw new SquallError('bad_parameter', 'client option onRetry must be a function', { option: 'onRetry' });
   checkInt('connections', o.connections, 1);
   checkInt('pipelining', o.pipelining, 1);
   checkInt('retryAttemptsMax', o.retryAttemptsMax, 1);
@@ -86,7 +157,12 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   checkInt('connectTimeoutMs', o.connectTimeoutMs, 1);
   checkInt('watchReconnectsMax', o.watchReconnectsMax, 0);
   checkInt('watchReconnectDelayMs', o.watchReconnectDelayMs, 0);
-  return { ...o, origin: url.origin };
+  checkInt('layoutRefreshIntervalMs', o.layoutRefreshIntervalMs, 1);
+  checkInt('layoutFetchTimeoutMs', o.layoutFetchTimeoutMs, 1);
+  checkInt('memberSuspectMs', o.memberSuspectMs, 0);
+  checkInt('poolCacheEntriesMax', o.poolCacheEntriesMax, 1);
+  checkInt('directoryCacheEntriesMax', o.directoryCacheEntriesMax, 1);
+  return { ...o, url: seeds[0]!, urls: seeds, origin: seeds[0]! };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

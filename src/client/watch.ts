@@ -5,6 +5,7 @@ import { SquallError, type WatchEvent } from '../api/index.js';
 import { errorFromAnswer, isAbort, isConnectionError } from './exchange.js';
 import type { ResolvedClientOptions } from './options.js';
 import { Query } from './paths.js';
+import type { Endpoint, Router } from './router.js';
 
 export interface WatchOptions {
   /** Changes from this version on (API.md's from_version; first connection only, reconnections resume by event id). */
@@ -57,19 +58,36 @@ function watchErrorOf(data: string): SquallError {
  * GET /v1/watch as an async iterator. A dropped connection (network error, stream end, 503 with Retry-After,
  * an `event: error` of a 503 kind such as a watcher that fell behind) is reopened with Last-Event-ID set to the last event seen, so no change is lost or repeated across a drop;
  * after watchReconnectsMax failures in a row with no event in between it throws `unavailable`. Each watch has
- * its own connection so a long stream never holds a connection of the request pool.
+ * its own connection so a long stream never holds a connection of the request pool. A watch is not key-bound:
+ * it goes to any live member (the router's choice), and a reconnection after a failure to another one.
  */
 export async function* watchChanges(
   options: ResolvedClientOptions,
+  router: Router,
   prefix: string,
   opts: WatchOptions,
 ): AsyncGenerator<WatchChange, void, undefined> {
   const signal = opts.signal;
-  const client = new Client(options.origin, {
-    headersTimeout: options.headersTimeoutMs,
-    connectTimeout: options.connectTimeoutMs,
-    bodyTimeout: 0, // a watch may be quiet for hours
-  });
+  let client: Client | null = null;
+  let target: Endpoint | null = null;
+  let failed: Endpoint | null = null;
+  const connectTo = async (): Promise<Client> => {
+    let next = router.pick({}, failed);
+    if (next === undefined) {
+      await router.warm({});
+      next = router.pick({}, failed) ?? router.fallback(failed);
+    }
+    if (client === null || next !== target) {
+      await client?.destroy();
+      client = new Client(next.origin, {
+        headersTimeout: options.headersTimeoutMs,
+        connectTimeout: options.connectTimeoutMs,
+        bodyTimeout: 0, // a watch may be quiet for hours
+      });
+      target = next;
+    }
+    return client;
+  };
   const pending: EventSourceMessage[] = [];
   let serverRetryMs: number | undefined;
   const parser = createParser({
@@ -92,7 +110,7 @@ export async function* watchChanges(
         const headers: Record<string, string> = { accept: 'text/event-stream' };
         if (lastId !== undefined && lastId !== '') headers['last-event-id'] = lastId;
         else if (opts.fromVersion !== undefined) query.add('from_version', opts.fromVersion);
-        const res = await client.request({ path: '/v1/watch' + query.toString(), method: 'GET', headers, signal });
+        const res = await (await connectTo()).request({ path: '/v1/watch' + query.toString(), method: 'GET', headers, signal });
         if (res.statusCode !== 200) {
           const error = errorFromAnswer(res.statusCode, res.headers, await res.body.text());
           if (res.statusCode !== 503 || error.retryAfterS === undefined) throw error;
@@ -127,13 +145,15 @@ export async function* watchChanges(
         if (signal?.aborted || isAbort(e)) return;
         if (!isConnectionError(e)) throw e;
         lastProblem = (e as Error).message || String(e);
+        if (target !== null) router.suspect(target);
       }
+      failed = target;
       failures++;
       if (failures > options.watchReconnectsMax) {
         throw new SquallError(
           'unavailable',
-          `watch of '${prefix}' at ${options.origin} lost its stream ${failures} times in a row without an event (last: ${lastProblem})`,
-          { url: options.origin, prefix, last_event_id: lastId ?? null, attempts: failures },
+          `watch of '${prefix}' at ${(target as Endpoint | null)?.origin ?? options.origin} lost its stream ${failures} times in a row without an event (last: ${lastProblem})`,
+          { url: (target as Endpoint | null)?.origin ?? options.origin, prefix, last_event_id: lastId ?? null, attempts: failures },
         );
       }
       const delayMs = Math.min(
@@ -148,6 +168,6 @@ export async function* watchChanges(
       }
     }
   } finally {
-    await client.destroy();
+    await (client as Client | null)?.destroy();
   }
 }

@@ -130,6 +130,11 @@ export class Store {
   readonly shards: Record<PoolType, ObjectShard[][]>;
   readonly allShards: ObjectShard[];
   readonly watch: WatchHub;
+  /**
+   * Calls this member carried to a member of a shard it does not order, by method, since it started (the
+   * watch hub's background pulls are not counted: no client request asked for them).
+   */
+  readonly forwardedCalls = new Map<RemoteMethod, number>();
   readonly #clock: ClockUs;
   readonly #logger: Logger;
   readonly #remote: RemoteCalls | null;
@@ -331,6 +336,7 @@ export class Store {
   /** A call about a shard this member does not order, carried to one that does. */
   #forward(shard: ShardRunner<unknown>, method: RemoteMethod, args: unknown): Promise<unknown> {
     if (!this.#remote) return Promise.reject(notServing(shard.name));
+    this.forwardedCalls.set(method, (this.forwardedCalls.get(method) ?? 0) + 1);
     return this.#remote.call(shard.name, method, args);
   }
 

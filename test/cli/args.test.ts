@@ -58,7 +58,7 @@ t.test('every command and subcommand has a description and examples in its --hel
   };
   walk(program);
   const names = all.map((c) => (c.parent && c.parent !== program ? `${c.parent.name()} ${c.name()}` : c.name()));
-  t.same(names.sort(), ['get', 'history', 'ls', 'pools', 'pools create', 'pools delete', 'pools get', 'pools list', 'put', 'rm', 'squall', 'start', 'status', 'watch'].sort());
+  t.same(names.sort(), ['cluster', 'get', 'history', 'ls', 'pools', 'pools create', 'pools delete', 'pools get', 'pools list', 'put', 'rm', 'squall', 'start', 'status', 'watch'].sort());
   for (const c of all) {
     const help = helpOf(c);
     t.ok(c.description().length > 0, `${c.name()}: description`);

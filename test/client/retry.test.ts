@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import t from 'tap';
 import { SquallError } from '../../src/api/index.js';
-import { SquallClient } from '../../src/client/index.js';
+import { SquallClient, type RetryInfo } from '../../src/client/index.js';
 import { withPool } from '../fixtures/setup.js';
 
 const ID = 'squall-request-id';
@@ -32,12 +32,18 @@ t.test('every write carries a request id, unique per call; the caller may give i
 });
 
 t.test('a connection reset before the answer is retried with the same id, and applied once', async (t) => {
-  const { client, fake } = await withPool(t);
+  const retries: RetryInfo[] = [];
+  const { client, fake } = await withPool(t, { onRetry: (r) => retries.push(r) });
   fake.fault({ kind: 'reset', method: 'PUT', match: /^\/v1\/objects\//, times: 2 });
   const w = await client.put('/p/k', 'v');
   const puts = fake.requestsTo('PUT', '/v1/objects/p/k');
   t.equal(puts.length, 3, 'two resets, then the answer');
   t.equal(new Set(puts.map((r) => r.headers[ID])).size, 1, 'one id across the attempts');
+  t.same(retries.map((r) => [r.method, r.path, r.attempt, r.origin, r.error.code]), [
+    ['PUT', '/v1/objects/p/k', 1, fake.url, 'unavailable'],
+    ['PUT', '/v1/objects/p/k', 2, fake.url, 'unavailable'],
+  ], 'onRetry was told of each retry');
+  t.ok(retries.every((r) => r.requestId === puts[0]!.headers[ID]), 'with the request id');
   t.equal(fake.objects.get('/p/k')!.length, 1);
   t.equal(fake.objects.get('/p/k')![0]!.version, w.version);
 });
