@@ -4,6 +4,7 @@ import hdr from 'hdr-histogram-js';
 import { pack, unpack } from 'msgpackr';
 import { createLogger } from '../src/log.js';
 import { parseGroupConfig } from '../src/transport/config.js';
+import type { DriverListener } from '../src/transport/driver.js';
 import { GroupMember } from '../src/transport/member.js';
 import type { Delivered } from '../src/transport/ordered-shard.js';
 import type { ReplicatedShard } from '../src/transport/replicated-shard.js';
@@ -22,6 +23,7 @@ import { TcpDriver } from '../src/transport/tcp-driver.js';
  * Parent → child: {cmd: 'stream', shard, size, count?, seconds?} | {cmd: 'digest'} | {cmd: 'bench',
  *   shard, size, seconds, send, warmupSeconds} | {cmd: 'exit'}
  * Child → parent: {ev: 'ready', port} | {ev: 'view', vid, members, active} | {ev: 'stopped', kind, reason}
+ *   | {ev: 'linkUp', peer, incarnation} | {ev: 'linkDown', peer} (the driver's link events, as the core sees them)
  *   | {ev: 'streamed', sent} | {ev: 'digest', ...} | {ev: 'bench', ...} | {ev: 'fatal', message}
  */
 
@@ -85,7 +87,24 @@ const nowUs = (): number => {
   return s * 1e6 + ns / 1000;
 };
 
-const driver = new TcpDriver({
+/** The TCP driver with its link events also reported to the parent (tests check a calm start has no flaps). */
+class LinkReportingDriver extends TcpDriver {
+  override start(listener: DriverListener): Promise<void> {
+    return super.start({
+      frame: listener.frame.bind(listener),
+      linkUp: (peer, incarnation) => {
+        send({ ev: 'linkUp', peer, incarnation });
+        listener.linkUp(peer, incarnation);
+      },
+      linkDown: (peer) => {
+        send({ ev: 'linkDown', peer });
+        listener.linkDown(peer);
+      },
+    });
+  }
+}
+
+const driver = new LinkReportingDriver({
   selfId,
   incarnation: Number(process.hrtime.bigint() % 2_000_000_000n) + 1,
   groupName: config.groupName,

@@ -1,7 +1,7 @@
 /**
  * The data-plane boundary: the one interface between the protocol core (pure state machines in this
  * folder) and whatever moves bytes between members. Three implementations: the TCP driver
- * (tcp-driver.ts), the simulation driver (sim/network.ts, tests), and the native libfabric data plane.
+ * (tcp-driver.ts), the simulation driver (test/transport/fixtures/sim/network.ts), and the native libfabric data plane.
  *
  * What a driver does, and nothing more:
  * - keeps one reliable, FIFO, bidirectional link to each peer it is asked to reach (setPeers / push);

@@ -8,12 +8,22 @@ import { readU32, writeU32 } from './wire.js';
  * The TCP data plane: one connection per pair of members (node:net), frames length-prefixed (u32 little
  * endian) and multiplexed by their own header (kind, shard, view).
  *
- * Connections. Either side may dial (a joiner must reach members that do not know it yet); the acceptor
- * decides: it refuses a dial if it has its own dial to that peer in progress and its id is the lower one
- * (when both dial at once, the lower id's dial wins), and otherwise accepts (a dial from a restarted peer
- * replaces the old connection). The dialer uses a connection only once the acceptor said yes, so no frame
- * is ever sent on a connection that is then dropped by the tie-break. Each side first sends HELLO
- * {group, id, incarnation}; a peer of another group is refused.
+ * Connections. Either side may dial (a joiner must reach members that do not know it yet), so both may
+ * dial at once; exactly one connection per pair survives and the loser is closed without any link
+ * event. The dialer names its connection (`link`: its id, incarnation and a count, unique) and says in its HELLO
+ * {group, id, incarnation, link, last} which link to the acceptor it had established last (`last`); the
+ * acceptor decides and answers with its own HELLO {..., accept}:
+ *  - it holds an established link to the dialer: accept (replacing it, linkDown first) only if the dialer
+ *    restarted (another incarnation) or the dialer's `last` is that link (the dialer lost it, a real
+ *    loss); otherwise the dial crossed the establishment of that link (the dialer is about to learn of
+ *    it, or already has): refuse;
+ *  - it has its own dial to the dialer in progress: refuse if its id is the lower one (the lower id's
+ *    dial wins); else accept and drop its own dial;
+ *  - otherwise accept.
+ * The dialer uses a connection only once the acceptor said yes, and a refused dialer retries only if it
+ * has no link by then, so no frame is ever sent on a connection that the tie-break drops, and linkDown is
+ * reported only for a link that was established and is gone. Each side's first frame is its HELLO; a peer
+ * of another group is refused.
  *
  * Sending. push() queues frames per peer until flush() (once per turn): small parts are copied into a
  * per-peer staging buffer together with their length prefixes, parts of inlineCopyBytesMax or more are
@@ -57,6 +67,10 @@ interface Hello {
   readonly group: string;
   readonly id: number;
   readonly incarnation: number;
+  /** Set by the dialer: the name of this connection (dialer id, incarnation, count). */
+  readonly link?: string;
+  /** Set by the dialer: the last link to the acceptor it established (null: none in this process). */
+  readonly last?: string | null;
   /** Set by the acceptor in its answer. */
   readonly accept?: boolean;
 }
@@ -65,6 +79,8 @@ class Conn {
   readonly socket: net.Socket;
   readonly dialed: boolean;
   peer: number | null = null;
+  /** The connection's name, chosen by its dialer (known to the acceptor from the HELLO). */
+  link = '';
   incarnation = 0;
   established = false;
   closed = false;
@@ -134,6 +150,8 @@ interface Peer {
   reconnectMs: number;
   reconnectTimer: NodeJS.Timeout | null;
   wanted: boolean;
+  /** The link established last with this peer (still open or not): a dialer's `last`. */
+  lastLink: string | null;
 }
 
 export class TcpDriver implements TransportDriver {
@@ -144,7 +162,9 @@ export class TcpDriver implements TransportDriver {
   readonly #frameBytesMax: number;
   readonly #peers = new Map<number, Peer>();
   readonly #dirty = new Set<Peer>();
-  readonly #pendingConns = new Set<Conn>();
+  /** Every open socket: established, dialing, or accepted and not yet identified. */
+  readonly #conns = new Set<Conn>();
+  #linksDialed = 0;
   #server: net.Server | null = null;
   #listener: DriverListener | null = null;
   #closed = false;
@@ -161,6 +181,11 @@ export class TcpDriver implements TransportDriver {
   /** The port listened on (after start). */
   get port(): number {
     return this.#port;
+  }
+
+  /** Sockets open right now (established links, dials, accepted connections not yet decided); diagnostics. */
+  get openSockets(): number {
+    return this.#conns.size;
   }
 
   async start(listener: DriverListener): Promise<void> {
@@ -234,7 +259,7 @@ export class TcpDriver implements TransportDriver {
       if (p.conn) p.conn.socket.destroy();
       if (p.dialing) p.dialing.socket.destroy();
     }
-    for (const c of this.#pendingConns) c.socket.destroy();
+    for (const c of this.#conns) c.socket.destroy();
     const server = this.#server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -257,6 +282,7 @@ export class TcpDriver implements TransportDriver {
         reconnectMs: this.#o.reconnectMs ?? 50,
         reconnectTimer: null,
         wanted: false,
+        lastLink: null,
       };
       this.#peers.set(id, p);
     }
@@ -327,8 +353,8 @@ export class TcpDriver implements TransportDriver {
 
   // ------------------------------------------------------------------ connections
 
-  #hello(accept?: boolean): Buffer {
-    const hello: Hello = { group: this.#o.groupName, id: this.selfId, incarnation: this.#o.incarnation, ...(accept !== undefined ? { accept } : {}) };
+  #hello(extra: Pick<Hello, 'link' | 'last' | 'accept'>): Buffer {
+    const hello: Hello = { group: this.#o.groupName, id: this.selfId, incarnation: this.#o.incarnation, ...extra };
     const body = Buffer.from(JSON.stringify(hello));
     const frame = Buffer.allocUnsafe(4 + 1 + body.length);
     writeU32(frame, 0, 1 + body.length);
@@ -343,21 +369,22 @@ export class TcpDriver implements TransportDriver {
     socket.setNoDelay(true);
     const conn = new Conn(socket, true);
     conn.peer = p.id;
+    conn.link = `${this.selfId}.${this.#o.incarnation}.${++this.#linksDialed}`;
     p.dialing = conn;
     this.#wire(conn);
-    socket.once('connect', () => socket.write(this.#hello()));
+    socket.once('connect', () => socket.write(this.#hello({ link: conn.link, last: p.lastLink })));
   }
 
   #accepted(socket: net.Socket): void {
     if (this.#closed) return void socket.destroy();
     socket.setNoDelay(true);
     const conn = new Conn(socket, false);
-    this.#pendingConns.add(conn);
     this.#wire(conn);
   }
 
   #wire(conn: Conn): void {
     const socket = conn.socket;
+    this.#conns.add(conn);
     const timer = setTimeout(() => {
       if (!conn.established) this.#closeConn(conn, 'handshake timeout');
     }, HANDSHAKE_TIMEOUT_MS);
@@ -370,6 +397,7 @@ export class TcpDriver implements TransportDriver {
     socket.on('error', () => {});
     socket.on('close', () => {
       clearTimeout(timer);
+      this.#conns.delete(conn);
       this.#closeConn(conn, 'closed');
     });
   }
@@ -389,19 +417,25 @@ export class TcpDriver implements TransportDriver {
     if (hello.group !== this.#o.groupName) return this.#closeConn(conn, `HELLO from group ${hello.group}`);
     if (conn.dialed) {
       if (hello.id !== conn.peer) return this.#closeConn(conn, `dialed ${conn.peer}, answered by ${hello.id}`);
-      if (!hello.accept) return this.#closeConn(conn, 'dial refused (the peer dials us)');
+      if (!hello.accept) return this.#closeConn(conn, 'dial refused (crossed with a link being established)');
       const p = this.#peer(hello.id);
       if (p.dialing === conn) p.dialing = null;
       this.#establish(p, conn, hello.incarnation);
       return;
     }
-    // Acceptor: decide.
+    // Acceptor: decide (see the comment at the top).
+    if (typeof hello.id !== 'number' || hello.id === this.selfId || typeof hello.link !== 'string') {
+      return this.#closeConn(conn, 'malformed HELLO');
+    }
     const p = this.#peer(hello.id);
-    this.#pendingConns.delete(conn);
     conn.peer = hello.id;
-    const ownDialWins = p.dialing !== null && this.selfId < hello.id;
-    conn.socket.write(this.#hello(!ownDialWins));
-    if (ownDialWins) {
+    conn.link = hello.link;
+    let accept: boolean;
+    if (p.conn) accept = p.conn.incarnation !== hello.incarnation || p.conn.link === hello.last;
+    else accept = !(p.dialing !== null && this.selfId < hello.id);
+    conn.socket.write(this.#hello({ accept }));
+    if (!accept) {
+      // Not a link event: the dialer has, or is about to have, the link this side keeps.
       conn.closed = true;
       conn.socket.end();
       return;
@@ -416,16 +450,18 @@ export class TcpDriver implements TransportDriver {
 
   #establish(p: Peer, conn: Conn, incarnation: number): void {
     if (p.conn) {
-      // A newer connection (the peer restarted, or reconnected first): the old one is gone.
+      // The peer restarted, or lost this link and dialed again: the old link is gone.
       const old = p.conn;
       p.conn = null;
       old.closed = true;
       old.socket.destroy();
+      this.#o.log.info({ peer: p.id, link: old.link, by: conn.link }, 'link down (replaced)');
       this.#listener?.linkDown(p.id);
     }
     conn.established = true;
     conn.incarnation = incarnation;
     p.conn = conn;
+    p.lastLink = conn.link;
     p.reconnectMs = this.#o.reconnectMs ?? 50;
     if (p.reconnectTimer) clearTimeout(p.reconnectTimer);
     p.reconnectTimer = null;
@@ -438,7 +474,6 @@ export class TcpDriver implements TransportDriver {
     const wasEstablished = conn.established && !conn.closed;
     conn.closed = true;
     conn.socket.destroy();
-    this.#pendingConns.delete(conn);
     if (conn.peer === null) return;
     const p = this.#peers.get(conn.peer);
     if (!p) return;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { isSquallError } from '../../src/api/errors.js';
-import { checkRun } from './sim/checker.js';
-import { paramsForSeed, SimCluster, type SimParams } from './sim/cluster.js';
+import { checkRun } from './fixtures/sim/checker.js';
+import { paramsForSeed, SimCluster, type SimParams } from './fixtures/sim/cluster.js';
 
 /**
  * Scripted scenarios on the deterministic simulator (no random faults): each exercises one protocol
