@@ -174,7 +174,30 @@ t.test('histories that are not linearizable, each with the smallest set of ops t
   );
   violation(t, hist([1, put('a'), 0, 1, ok(1)], [2, put('b', { ifNoneMatch: true }), 2, 3, ok(2)]), [0, 1], 'If-None-Match: * applied on a live key');
   violation(t, hist([1, put('a'), 0, 1, ok(1)], [2, put('y', { ifMatch: 1 }), 3, 4, mismatch]), [0, 1], 'a 412 although the version matched');
+  violation(
+    t,
+    hist([1, put('a'), 0, 1, ok(1)], [2, put('b', { ifMatch: 1 }), 2, 3, ok(2)], [3, get, 4, 5, val('a', 1)]),
+    [1, 2],
+    'an acknowledged CAS lost: a later read sees the value it replaced',
+  );
+  violation(
+    t,
+    hist([1, put('a'), 0, 1, ok(1)], [1, put('b'), 2, 3, ok(2)], [2, put('c', { ifMatch: 1 }), 4, 5, ok(3)]),
+    [1, 2],
+    'a CAS that succeeded on a version a completed write had already replaced',
+  );
   violation(t, hist([1, get, 0, 1, val('a', 1)], [2, put('a'), 2, 3, ok(1)]), [0], 'a read of a write invoked after the read answered');
+  violation(
+    t,
+    hist(
+      [1, put('b'), 0, null, unknown],
+      [2, put('x', { ifNoneMatch: true }), 1, 2, mismatch],
+      [3, put('y', { ifMatch: 3 }), 3, 4, mismatch],
+      [4, get, 5, 6, val('b', 3)],
+    ),
+    [1, 2, 3],
+    'an unknown-outcome put that a 412 proved is not at version 3, read at version 3',
+  );
 });
 
 t.test('keys are checked independently and the result names the bad key', async (t) => {
