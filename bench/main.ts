@@ -6,6 +6,7 @@ const suites: Record<string, { module: string; about: string }> = {
   kv: { module: './kv.js', about: 'key-value workloads against Squall and peer systems (etcd, Redis)' },
   multicast: { module: './multicast.js', about: 'ordered multicast throughput and latency between member processes' },
   scale: { module: './scale.js', about: 'scaling curves: history depth, key count, value size, replicas' },
+  fabric: { module: './fabric.js', about: 'raw native data plane (libfabric shm/tcp/net) vs node:net loopback' },
 };
 
 const [suite, ...rest] = process.argv.slice(2);

@@ -23,6 +23,15 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
     metrics.latency.observe({ route }, (performance.now() - start) / 1000);
   });
 
+  if (ctx.gate) {
+    const gate = ctx.gate;
+    app.use('/v1/*', async (c, next) => {
+      const closed = gate();
+      if (closed && !c.req.path.startsWith('/v1/cluster')) throw closed;
+      await next();
+    });
+  }
+
   objectRoutes(app, ctx);
   poolRoutes(app, ctx);
   batchRoutes(app, ctx);
@@ -30,9 +39,11 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
 
   app.get('/v1/cluster', (c) => c.json(ctx.cluster()));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) =>
-    ctx.store.ready ? c.json({ status: 'ready' }) : c.json(new SquallError('unavailable', 'the node is not ready: a shard failed or it is shutting down', {}, 5).toBody(), 503, { 'retry-after': '5' }),
-  );
+  app.get('/readyz', (c) => {
+    const closed = ctx.gate?.() ?? (ctx.store.ready ? null : new SquallError('unavailable', 'the node is not ready: a shard failed or it is shutting down', {}, 5));
+    if (!closed) return c.json({ status: 'ready' });
+    throw closed;
+  });
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
 
   app.notFound((c) => {

@@ -2,8 +2,8 @@ import type { Hono } from 'hono';
 import { Packr, Unpackr } from 'msgpackr';
 import { SquallError } from '../src/api/errors.js';
 import { parseTimeUs } from '../src/api/time.js';
-import type { BatchResult, Durability } from '../src/api/types.js';
-import type { ReadOptions, Store, WriteOptions } from '../src/store/index.js';
+import type { Durability } from '../src/api/types.js';
+import type { BatchOperation, ReadOptions, WriteOptions } from '../src/store/index.js';
 import { readBody } from './body.js';
 import type { AppEnv, HttpContext } from './context.js';
 import { writeOptions } from './objects.js';
@@ -18,10 +18,7 @@ import { Params } from './params.js';
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-type ParsedOp =
-  | { op: 'put'; key: string; value: Uint8Array; options: WriteOptions }
-  | { op: 'delete'; key: string; options: WriteOptions }
-  | { op: 'get'; key: string; options: ReadOptions };
+type ParsedOp = BatchOperation;
 
 export function batchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   const { store } = ctx;
@@ -42,7 +39,7 @@ export function batchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
       throw new SquallError('bad_body', `batch body is not valid ${msgpack ? 'msgpack' : 'JSON'}: ${(e as Error).message}`);
     }
     const ops = parseOps(decoded, msgpack, shared, store.limits.batchOpsMax);
-    const results = await runBatch(store, ops);
+    const results = await store.batch(ops);
     if (!msgpack) {
       for (const r of results) if (r.value instanceof Uint8Array) r.value = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('base64');
       return c.json({ results });
@@ -118,64 +115,3 @@ function parseOps(body: unknown, msgpack: boolean, shared: WriteOptions, opsMax:
   });
 }
 
-function errorResult(e: unknown): BatchResult {
-  if (e instanceof SquallError) return { status: e.status, error: e.toBody().error };
-  throw e;
-}
-
-async function runBatch(store: Store, ops: ParsedOp[]): Promise<BatchResult[]> {
-  const results: BatchResult[] = new Array(ops.length);
-  // Ops grouped by shard, in batch order; ops the router refuses are answered at once.
-  const groups = new Map<object, number[]>();
-  ops.forEach((op, i) => {
-    try {
-      const { shard } = store.route(op.key, op.op !== 'get');
-      let g = groups.get(shard);
-      if (!g) groups.set(shard, (g = []));
-      g.push(i);
-    } catch (e) {
-      results[i] = errorResult(e);
-    }
-  });
-  const runGroup = async (indexes: number[]): Promise<void> => {
-    const tasks: Promise<void>[] = [];
-    let applied: Promise<unknown>[] = [];
-    for (const i of indexes) {
-      const op = ops[i]!;
-      const fail = (e: unknown): void => {
-        results[i] = errorResult(e);
-      };
-      if (op.op === 'get') {
-        // a get sees exactly the batch's writes before it on this shard: wait for them to be applied,
-        // and submit nothing after it until it has read
-        await Promise.all(applied);
-        applied = [];
-        try {
-          const r = await store.get(op.key, op.options);
-          results[i] = { status: 200, key: r.key, version: r.version, timestamp_us: r.timestampUs, previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey, shard: r.shard, content_type: r.contentType, size: r.value.byteLength, value: r.value };
-        } catch (e) {
-          fail(e);
-        }
-        continue;
-      }
-      let submitted: ReturnType<Store['submitPut']>;
-      try {
-        submitted = op.op === 'put' ? store.submitPut(op.key, op.value, op.options) : store.submitDelete(op.key, op.options);
-      } catch (e) {
-        fail(e);
-        continue;
-      }
-      applied.push(submitted.catch(() => undefined));
-      tasks.push(
-        submitted
-          .then((s) => store.finishWrite(op.key, s, op.options.durability))
-          .then((r) => {
-            results[i] = { status: 200, ...r };
-          }, fail),
-      );
-    }
-    await Promise.all(tasks);
-  };
-  await Promise.all([...groups.values()].map(runGroup));
-  return results;
-}

@@ -10,6 +10,8 @@ export interface HttpContext {
   cluster(): ClusterInfo;
   metrics: Metrics;
   logger: Logger;
+  /** When it returns an error, data requests answer it (e.g. 503 no_quorum while the member is in a minority). */
+  gate?: () => Error | null;
 }
 
 export type AppEnv = { Bindings: HttpBindings };

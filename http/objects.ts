@@ -41,7 +41,7 @@ export function objectRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
       const from = p.version('cursor') ?? p.version('from');
       const to = p.version('to');
       const limit = p.integer('limit', 1, store.limits.pageLimitMax);
-      const page = store.history(key, { ...(from !== undefined && { from }), ...(to !== undefined && { to }), ...(limit !== undefined && { limit }) });
+      const page = await store.history(key, { ...(from !== undefined && { from }), ...(to !== undefined && { to }), ...(limit !== undefined && { limit }) });
       return c.json({ key, versions: page.versions, next: page.next });
     }
     for (const misplaced of ['from', 'to', 'limit', 'cursor']) {

@@ -15,14 +15,14 @@ const KEEPALIVE_MS = 15_000;
  */
 export function watchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   const hub = ctx.store.watch;
-  app.get('/v1/watch', (c) => {
+  app.get('/v1/watch', async (c) => {
     const p = new Params(c.req.url, ['prefix', 'from_version']);
     const prefix = p.string('prefix') ?? '/';
     if (!prefix.startsWith('/')) throw new SquallError('bad_parameter', `prefix '${prefix}' must start with '/'`, { parameter: 'prefix' });
     const fromVersion = p.version('from_version');
     const lastEventId = c.req.header('last-event-id');
     let position: WatchPosition | null = null;
-    if (lastEventId !== undefined && lastEventId !== '') position = hub.positionFromEventId(lastEventId);
+    if (lastEventId !== undefined && lastEventId !== '') position = await hub.positionFromEventId(lastEventId);
     else if (fromVersion !== undefined) position = hub.positionFromVersion(fromVersion);
     const watcher = hub.subscribe(prefix, position);
     return streamSSE(

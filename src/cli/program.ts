@@ -8,6 +8,7 @@ import { UsageError, urlArg } from './args.js';
 import { CliContext } from './context.js';
 import * as fmt from './format.js';
 import { registerObjectCommands } from './objects.js';
+import { registerClusterCommand } from './cluster.js';
 import { registerPoolCommands } from './pools.js';
 import { registerStartCommand } from './start.js';
 import { registerStatusCommand } from './status.js';
@@ -38,6 +39,7 @@ export function buildProgram(): { program: Command; ctx: CliContext } {
       ]),
     );
   registerStartCommand(program, ctx);
+  registerClusterCommand(program, ctx);
   registerObjectCommands(program, ctx);
   registerPoolCommands(program, ctx);
   registerStatusCommand(program, ctx);

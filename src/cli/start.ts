@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { portArg } from './args.js';
 import type { CliContext } from './context.js';
 import * as fmt from './format.js';
@@ -15,9 +15,14 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
     .option('--data <dir>', 'data directory (LMDB environment)', './data')
     .option('--port <n>', 'HTTP port (0: any free port)', portArg, 8080)
     .option('--host <host>', 'HTTP listen address', '127.0.0.1')
-    .option('--config <file>', 'configuration file')
-    .addHelpText('after', fmt.examples(['squall start', 'squall start --data /var/lib/squall --port 9090', 'npm start -- --port 9090 --data ./data2']))
-    .action(async (o: { data: string; port: number; host: string; config?: string }, cmd: Command) => {
+    .option('--config <file>', 'configuration file: a node configuration, or a cluster file (then give --id)')
+    .option('--id <n>', 'with a cluster file: the id of the member to start', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a member id (a non-negative integer).');
+      return n;
+    })
+    .addHelpText('after', fmt.examples(['squall start', 'squall start --data /var/lib/squall --port 9090', 'squall start --config cluster.json --id 2 --data ./data/node-2']))
+    .action(async (o: { data: string; port: number; host: string; config?: string; id?: number }, cmd: Command) => {
       // Loaded here so that client commands do not load the server.
       const { startNode } = await import('../node/index.js');
       // Flags given on the command line override the config file; their defaults do not (they equal the file's).
@@ -27,6 +32,7 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         ...(o.config === undefined || given('port') ? { port: o.port } : {}),
         ...(o.config === undefined || given('host') ? { host: o.host } : {}),
         ...(o.config !== undefined ? { configFile: o.config } : {}),
+        ...(o.id !== undefined ? { id: o.id } : {}),
       });
       ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${node.config.dataDir})\n`);
       await new Promise<void>((resolve, reject) => {
@@ -42,6 +48,13 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
+        // started by a launcher (squall cluster, tests): go when the launcher goes
+        if (process.env.SQUALL_EXIT_WITH_PARENT === '1' && process.send) {
+          process.on('disconnect', () => {
+            ctx.err('launcher gone: stopping\n');
+            node.close().then(() => process.exit(0), () => process.exit(1));
+          });
+        }
       });
       if (!ctx.json) ctx.err(`stopped at ${fmt.time(Date.now() * 1000)}\n`);
       setTimeout(() => process.exit(process.exitCode ?? 0), STOP_EXIT_GRACE_MS).unref();

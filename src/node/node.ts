@@ -1,23 +1,24 @@
-import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
 import type { ClusterInfo, SubgroupInfo } from '../api/types.js';
-import { createApp } from '../../http/app.js';
-import { Metrics } from '../../http/metrics.js';
 import { createLogger, type Logger } from '../log.js';
 import { NodeStorage } from '../persist/node-storage.js';
 import { Store, type ObjectShardRef } from '../store/index.js';
 import { wallClockUs } from '../transport/clock.js';
 import { LocalSequencer } from '../transport/local-sequencer.js';
+import { startClusterNode } from './cluster-node.js';
+import { isClusterConfig } from './cluster-config.js';
 import { loadConfigFile, parseNodeConfig, type NodeConfig, type NodeConfigInput } from './config.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { serveHttp } from './http-server.js';
 
 export interface StartOptions {
   dataDir?: string;
   port?: number;
   host?: string;
-  /** A JSON file with any NodeConfig fields; the options above override it. */
+  /** A JSON file: a node configuration, or a cluster file (then `id` names this member). */
   configFile?: string;
+  /** With a cluster file: this member's id. */
+  id?: number;
   /** Further overrides (tests). */
   config?: NodeConfigInput;
   logger?: Logger;
@@ -33,13 +34,18 @@ export interface RunningNode {
 }
 
 /**
- * One Squall process: reads and validates its configuration, opens LMDB under the data directory, starts
- * a new view, recovers every shard from LMDB alone, and serves the HTTP API. On a single node every shard
- * is a one-member shard sequenced locally.
+ * One Squall process. With a node configuration (or none) it is a single node: every shard is a
+ * one-member shard sequenced locally. With a cluster file it is member `id` of a cluster (cluster-node.ts).
+ * Either way: validate the configuration, lock the data directory, recover every shard from LMDB alone,
+ * then serve the HTTP API.
  */
 export async function startNode(options: StartOptions = {}): Promise<RunningNode> {
-  const fromFile = options.configFile ? (loadConfigFile(options.configFile) as Record<string, unknown>) : {};
-  const merged: Record<string, unknown> = { ...fromFile, ...(options.config ?? {}) };
+  const fromFile = options.configFile ? loadConfigFile(options.configFile) : {};
+  if (isClusterConfig(fromFile)) {
+    if (options.id === undefined) throw new Error(`${options.configFile} is a cluster file: pass --id with this member's id`);
+    return startClusterNode({ ...options, id: options.id, cluster: fromFile, source: options.configFile! });
+  }
+  const merged: Record<string, unknown> = { ...(fromFile as Record<string, unknown>), ...(options.config ?? {}) };
   if (options.dataDir !== undefined) merged.dataDir = options.dataDir;
   if (options.port !== undefined) merged.port = options.port;
   if (options.host !== undefined) merged.host = options.host;
@@ -66,33 +72,20 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
         new LocalSequencer({ name, memberId: config.nodeId, view, clock: wallClockUs, lastTimestampUs, windowPayloads: config.limits.shardWindowOps }),
     });
     const openedStore = store;
-    const metrics = new Metrics(openedStore);
-    const server = createAdaptorServer({
-      fetch: createApp({ store: openedStore, metrics, logger: log, cluster: () => clusterInfo(config, view, openedStore, url) }).fetch,
-    }) as Server;
-    server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
-    server.headersTimeout = config.http.headersTimeoutMs;
-    server.requestTimeout = config.http.requestTimeoutMs;
-    if (config.http.connectionsMax > 0) server.maxConnections = config.http.connectionsMax;
-    const port = await listen(server, config.port, config.host);
-    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    log.info({ url, dataDir: config.dataDir, pools: openedStore.pools.list().length }, 'squall node serving');
+    const http = await serveHttp(openedStore, config.http, config.host, config.port, (url) => singleNodeInfo(config, view, openedStore, url), log);
+    log.info({ url: http.url, dataDir: config.dataDir, pools: openedStore.pools.list().length }, 'squall node serving');
 
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         log.info('squall node stopping');
-        const closed = new Promise<void>((r) => server.close(() => r()));
-        openedStore.watch.close();
-        server.closeIdleConnections();
-        await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
-        server.closeAllConnections();
+        await http.close();
         await openedStore.close();
         await openedStorage.close();
         lock.release();
         log.info('squall node stopped');
       })());
-    return { url, port, config, store: openedStore, close };
+    return { url: http.url, port: http.port, config, store: openedStore, close };
   } catch (e) {
     await store?.close();
     await storage?.close();
@@ -101,36 +94,24 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
   }
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException): void => {
-      reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use: pass another --port (0 picks a free one)`) : e);
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
+/** /v1/cluster of a shard as this member sees it. */
+export function shardInfo(s: ObjectShardRef<unknown>, index: number, members: readonly number[]): SubgroupInfo['shards'][number] {
+  const f = s.frontiers;
+  return {
+    shard: index,
+    members: [...members],
+    delivered_version: f.deliveredVersion < 0 ? null : f.deliveredVersion,
+    persisted_frontier: f.persistedFrontier < 0 ? null : f.persistedFrontier,
+    stability_frontier_us: f.stabilityFrontierUs,
+  };
 }
 
-function clusterInfo(config: NodeConfig, view: number, store: Store, url: string): ClusterInfo {
-  const shardInfo = (s: ObjectShardRef<unknown>, index: number) => ({
-    shard: index,
-    members: [...s.channel.members],
-    delivered_version: s.frontiers.deliveredVersion < 0 ? null : s.frontiers.deliveredVersion,
-    persisted_frontier: s.frontiers.persistedFrontier < 0 ? null : s.frontiers.persistedFrontier,
-    stability_frontier_us: s.frontiers.stabilityFrontierUs,
-  });
-  const subgroups: SubgroupInfo[] = [{ type: 'metadata', subgroup: 0, shards: [shardInfo(store.metadata, 0)] }];
+function singleNodeInfo(config: NodeConfig, view: number, store: Store, url: string): ClusterInfo {
+  const subgroups: SubgroupInfo[] = [{ type: 'metadata', subgroup: 0, shards: [shardInfo(store.metadata, 0, store.metadata.channel.members)] }];
   for (const type of ['persistent', 'volatile'] as const) {
-    store.shards[type].forEach((shards, subgroup) => subgroups.push({ type, subgroup, shards: shards.map((s) => shardInfo(s, s.info.index)) }));
+    store.shards[type].forEach((shards, subgroup) =>
+      subgroups.push({ type, subgroup, shards: shards.map((s) => shardInfo(s, s.info.index, s.channel.members)) }),
+    );
   }
-  return {
-    view,
-    members: [{ id: config.nodeId, address: url, http: url, status: 'up' }],
-    subgroups,
-    leader: config.nodeId,
-  };
+  return { view, members: [{ id: config.nodeId, address: url, http: url, status: 'up' }], subgroups, leader: config.nodeId };
 }

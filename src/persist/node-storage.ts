@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type StagedDb } from './group-commit.js';
+import { ShardEndMarker, type ShardEnd } from './shard-end.js';
 import { ShardLog } from './shard-log.js';
 
 /**
@@ -45,7 +46,7 @@ export class NodeStorage {
   shard(name: string, volatile: boolean): ShardLog {
     let log = this.#shards.get(name);
     if (!log) {
-      log = new ShardLog(this.root, name, this.commits);
+      log = new ShardLog(this.root, name, this.commits, this.meta);
       if (volatile) log.clearSync();
       this.#shards.set(name, log);
     }
@@ -62,11 +63,30 @@ export class NodeStorage {
     return this.commits.committed();
   }
 
+  /** Where this node's copy of a shard ends (null: never held here). Read without opening the shard's databases. */
+  shardEnd(name: string): ShardEnd | null {
+    return (this.meta.get(`end:${name}`) as ShardEnd | undefined) ?? null;
+  }
+
+  /** An end marker for a shard that has no ShardLog (the pool metadata shard). */
+  endMarker(name: string): ShardEndMarker {
+    return new ShardEndMarker(name, this.meta, this.commits);
+  }
+
+  /** Stages a write of the node's metadata (ordered with every other staged write; durable with them). */
+  putMeta(key: string, value: unknown): void {
+    this.commits.put(this.meta as unknown as StagedDb, key, value);
+  }
+
+  removeMeta(key: string): void {
+    this.commits.remove(this.meta as unknown as StagedDb, key);
+  }
+
   /** Starts a new view at every start: the previous one + 1, saved durably before it is used. */
   async nextView(): Promise<number> {
     const previous = this.meta.get('view');
     const view = typeof previous === 'number' ? previous + 1 : 0;
-    await this.meta.put('view', view);
+    this.putMeta('view', view);
     await this.durable();
     return view;
   }

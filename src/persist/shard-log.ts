@@ -1,5 +1,6 @@
 import type { Database, RootDatabase } from 'lmdb';
 import type { GroupCommit, StagedDb } from './group-commit.js';
+import { ShardEndMarker } from './shard-end.js';
 import {
   decodeIndexRecord,
   decodeLogEntry,
@@ -28,6 +29,19 @@ import {
 export type IndexKey = [string, number];
 const TRIM_SLOT = -1;
 
+/**
+ * A range of a shard's history as raw LMDB records (state transfer): log entries and index records of
+ * the versions in the range, the time index of those versions, the trim records of the keys written in
+ * it (or of every key for a whole state), request results of the range, and where the copy ends.
+ */
+export interface ShardExport {
+  entries: Array<[version: number, entry: Buffer, key: string, record: Buffer]>;
+  times: Array<[timestampUs: number, version: number]>;
+  trims: Array<[key: string, record: Buffer]>;
+  requests: Array<[generation: number, requestId: string, result: Buffer]>;
+  end: { version: number; timestampUs: number };
+}
+
 export class ShardLog {
   readonly name: string;
   readonly #log: Database<Buffer, number>;
@@ -35,10 +49,13 @@ export class ShardLog {
   readonly #time: Database<number, number>;
   readonly #rid: Database<Buffer, [number, string]>;
   readonly #commits: GroupCommit;
+  /** Where this copy ends (see shard-end.ts). */
+  readonly end: ShardEndMarker;
 
-  constructor(root: RootDatabase, name: string, commits: GroupCommit) {
+  constructor(root: RootDatabase, name: string, commits: GroupCommit, meta: Database<unknown, string>) {
     this.name = name;
     this.#commits = commits;
+    this.end = new ShardEndMarker(name, meta, commits);
     this.#log = root.openDB<Buffer, number>({ name: `${name}:log`, encoding: 'binary' });
     this.#index = root.openDB<Buffer, IndexKey>({ name: `${name}:index`, encoding: 'binary' });
     this.#time = root.openDB<number, number>({ name: `${name}:time`, encoding: 'ordered-binary' });
@@ -50,7 +67,66 @@ export class ShardLog {
     this.#index.clearSync();
     this.#time.clearSync();
     this.#rid.clearSync();
+    this.end.clearSync();
   }
+
+  // ---- state transfer ----
+
+  /**
+   * The history after `afterVersion` up to `toVersion` (afterVersion -1: everything, with the trim records
+   * of every key). Request results are those of the generations the range can still need.
+   */
+  exportRange(afterVersion: number, toVersion: number, requestGenerationMin: number): ShardExport {
+    const out: ShardExport = { entries: [], times: [], trims: [], requests: [], end: { version: toVersion, timestampUs: 0 } };
+    const keys = new Set<string>();
+    for (const { key: version, value } of this.#log.getRange({ start: afterVersion + 0.5, end: toVersion + 0.5 })) {
+      const entry = Buffer.from(value);
+      const key = entry.toString('utf8', 30, 30 + entry.readUInt16LE(26));
+      const record = this.#index.getBinary([key, version]);
+      if (!record) continue; // removed by retention between the two reads
+      out.entries.push([version, entry, key, Buffer.from(record)]);
+      keys.add(key);
+    }
+    // timestamps never decrease with versions: the range's time entries start at its first entry's time
+    const first = out.entries[0];
+    if (first) {
+      for (const { key: ts, value: version } of this.#time.getRange({ start: first[1].readDoubleLE(2) })) {
+        if (version > toVersion) break;
+        if (version > afterVersion) out.times.push([ts, version]);
+      }
+      out.end.timestampUs = out.entries[out.entries.length - 1]![1].readDoubleLE(2);
+    }
+    if (afterVersion < 0) {
+      for (const { key, value } of this.#index.getRange({})) if (key[1] === TRIM_SLOT) out.trims.push([key[0], Buffer.from(value)]);
+    } else {
+      for (const key of keys) {
+        const t = this.#index.getBinary([key, TRIM_SLOT]);
+        if (t) out.trims.push([key, Buffer.from(t)]);
+      }
+    }
+    for (const { key, value } of this.#rid.getRange({ start: [requestGenerationMin] })) out.requests.push([key[0], key[1], Buffer.from(value)]);
+    return out;
+  }
+
+  /**
+   * Stages an export: a whole state replaces this copy (`replace`), a tail extends it. Versions a trim
+   * record says are gone are removed here too.
+   */
+  importRange(data: ShardExport, replace: boolean): void {
+    if (replace) this.clearSync();
+    for (const [version, entry, key, record] of data.entries) {
+      this.#commits.put(this.#log as unknown as StagedDb, version, entry);
+      this.#commits.put(this.#index as unknown as StagedDb, [key, version], record);
+    }
+    for (const [ts, version] of data.times) this.#commits.put(this.#time as unknown as StagedDb, ts, version);
+    for (const [key, record] of data.trims) {
+      this.#commits.put(this.#index as unknown as StagedDb, [key, TRIM_SLOT], record);
+      const retained = decodeTrimRecord(record).retainedVersion;
+      for (const r of this.history(key, 0, retained - 1, 100_000)) this.removeVersion(key, r.version);
+    }
+    for (const [generation, requestId, result] of data.requests) this.#commits.put(this.#rid as unknown as StagedDb, [generation, requestId], result);
+  }
+
 
   // ---- writes (staged; durable once NodeStorage.durable() taken after them resolves) ----
 

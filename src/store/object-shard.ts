@@ -3,7 +3,7 @@ import type { ErrorCode, PoolType } from '../api/types.js';
 import { assert, fail } from '../assert.js';
 import type { IndexRecord, LogEntry, TrimRecord } from '../persist/entry-codec.js';
 import type { ShardLog } from '../persist/shard-log.js';
-import type { Delivered } from '../transport/ordered-shard.js';
+import type { Delivered, ShardViewInfo } from '../transport/ordered-shard.js';
 import type { StoreLimits } from './config.js';
 import type { DeleteOp, Op, PutOp, SweepOp } from './ops.js';
 import type { Pool, PoolRegistry } from './pools.js';
@@ -97,6 +97,17 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     this.#pools = pools;
     this.#limits = limits;
     this.#lastWriteVersion = log.tail().version;
+  }
+
+  protected override onViewChanged(info: ShardViewInfo): void {
+    // A copy waiting for its state transfer is incomplete until the transfer is installed (durably).
+    if (info.awaitingState) this.log.end.markComplete(false, info.awaitingFrom ?? []);
+  }
+
+  /** After a state transfer was installed (durably) up to `version`. */
+  stateInstalled(version: number): void {
+    this.#lastWriteVersion = this.log.tail().version;
+    this.installedUpTo(version);
   }
 
   get overlayKeys(): number {
@@ -218,12 +229,13 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
    */
   #markTimePending: Delivered | null = null;
 
-  protected override afterBatch(lastVersion: number): void {
+  protected override afterBatch(lastVersion: number, lastTimestampUs: number): void {
     const d = this.#markTimePending;
     if (d) {
       this.log.markTime(d.timestampUs, d.version);
       this.#markTimePending = null;
     }
+    this.log.end.mark(lastVersion, lastTimestampUs);
     this.#pendingTouched.push({ lastVersion, ...this.#touched });
     this.#touched = { keys: [], trims: [], requests: [], removed: [] };
   }

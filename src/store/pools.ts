@@ -3,7 +3,8 @@ import { candidatePools, isPathPrefix } from '../api/keys.js';
 import { compileAffinity } from '../api/shard-hash.js';
 import type { PoolInfo, PoolType, RetainSpec } from '../api/types.js';
 import type { NodeStorage } from '../persist/node-storage.js';
-import type { Delivered } from '../transport/ordered-shard.js';
+import type { Delivered, ShardViewInfo } from '../transport/ordered-shard.js';
+import type { ShardEndMarker } from '../persist/shard-end.js';
 import type { Layout } from './config.js';
 import type { Op, PoolCreateOp } from './ops.js';
 import { ShardRunner, type ShardRunnerOptions } from './shard-runner.js';
@@ -113,10 +114,40 @@ function sameSpec(a: PoolRecord, s: PoolCreateOp['s']): boolean {
 /** The metadata shard: applies pool ops in order and keeps the registry and LMDB in step. */
 export class MetadataShard extends ShardRunner<PoolOpResult> {
   readonly registry: PoolRegistry;
+  readonly end: ShardEndMarker;
 
-  constructor(options: ShardRunnerOptions, registry: PoolRegistry) {
+  constructor(options: ShardRunnerOptions, registry: PoolRegistry, end: ShardEndMarker) {
     super(options);
     this.registry = registry;
+    this.end = end;
+  }
+
+  protected override afterBatch(lastVersion: number, lastTimestampUs: number): void {
+    this.end.mark(lastVersion, lastTimestampUs);
+  }
+
+  protected override onViewChanged(info: ShardViewInfo): void {
+    if (info.awaitingState) this.end.markComplete(false, info.awaitingFrom ?? []);
+  }
+
+  /** The whole registry, for a member that needs this shard's state. */
+  exportState(): PoolRecord[] {
+    return this.registry.list().map(stripPool);
+  }
+
+  /** Installs a transferred registry (staged; the caller waits for durability). */
+  installState(records: readonly PoolRecord[], version: number, timestampUs: number): void {
+    for (const r of records) {
+      this.storage.putMeta(POOL_PREFIX + r.path, r);
+      this.registry.set(r);
+    }
+    this.end.mark(version, timestampUs);
+    this.end.markComplete(true, []);
+  }
+
+  /** After the transferred state is durable. */
+  stateInstalled(version: number): void {
+    this.installedUpTo(version);
   }
 
   /** Loads saved pools into the registry (start-up). */
@@ -164,7 +195,7 @@ export class MetadataShard extends ShardRunner<PoolOpResult> {
         version: d.version,
         timestampUs: d.timestampUs,
       };
-      this.storage.meta.put(POOL_PREFIX + op.p, record);
+      this.storage.putMeta(POOL_PREFIX + op.p, record);
       return { kind: 'created', pool: this.registry.set(record) };
     }
     if (op.t === 'pool-') {
@@ -173,7 +204,7 @@ export class MetadataShard extends ShardRunner<PoolOpResult> {
         return { kind: 'failed', error: new SquallError('pool_not_found', `no pool ${op.p}`, { pool: op.p }) };
       }
       const record: PoolRecord = { ...stripPool(existing), deleted: true, version: d.version, timestampUs: d.timestampUs };
-      this.storage.meta.put(POOL_PREFIX + op.p, record);
+      this.storage.putMeta(POOL_PREFIX + op.p, record);
       return { kind: 'deleted', pool: this.registry.set(record) };
     }
     throw new Error(`metadata shard cannot apply op '${op.t}'`);

@@ -2,7 +2,7 @@ import { SquallError } from '../api/errors.js';
 import { assert, fail } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { NodeStorage } from '../persist/node-storage.js';
-import type { Delivered, OrderedShard, ShardFrontiers, ShardListener } from '../transport/ordered-shard.js';
+import type { Delivered, OrderedShard, ShardFrontiers, ShardListener, ShardViewInfo } from '../transport/ordered-shard.js';
 import { ConditionWaiters, VersionWaiters } from './frontier-waiters.js';
 import { decodeOp, encodeOp, type Op } from './ops.js';
 
@@ -34,6 +34,8 @@ export interface ShardRunnerOptions {
   pendingOpsMax: number;
   waitersMax: number;
   logger: Logger;
+  /** Everything up to this version is durable here already (the copy's end marker at start). */
+  durableVersionStart?: number;
 }
 
 interface BatchRecord {
@@ -52,6 +54,9 @@ export abstract class ShardRunner<R> {
   readonly #deliveredWaiters: VersionWaiters;
   readonly #persistedWaiters: VersionWaiters;
   readonly #stableWaiters: ConditionWaiters;
+  readonly #durableWaiters: VersionWaiters;
+  /** Highest version of a batch made durable here (locally; persistedFrontier is the shard-wide minimum). */
+  #durableVersion: number;
   readonly #durability: 'durable' | 'committed';
   readonly #pendingOpsMax: number;
   #nextOpId = 1;
@@ -73,15 +78,24 @@ export abstract class ShardRunner<R> {
     this.#deliveredWaiters = new VersionWaiters(() => this.channel.frontiers.deliveredVersion, options.waitersMax);
     this.#persistedWaiters = new VersionWaiters(() => this.channel.frontiers.persistedFrontier, options.waitersMax);
     this.#stableWaiters = new ConditionWaiters(options.waitersMax);
+    this.#durableVersion = options.durableVersionStart ?? -1;
+    // with no batch pending, everything delivered is durable here (null messages carry nothing to store)
+    this.#durableWaiters = new VersionWaiters(
+      () => (this.#batches.length === 0 ? Math.max(this.#durableVersion, this.channel.frontiers.deliveredVersion) : this.#durableVersion),
+      options.waitersMax,
+    );
     const listener: ShardListener = {
       deliver: (batch) => this.#deliver(batch),
       frontiers: () => {
         this.#deliveredWaiters.notify();
         this.#persistedWaiters.notify();
+        this.#durableWaiters.notify();
         if (this.#stableWaiters.size > 0) this.#stableWaiters.notify();
         this.onFrontiers();
       },
       writable: () => this.#writable(),
+      viewChanged: (info) => this.onViewChanged(info),
+      dropped: (payloads) => this.#dropped(payloads),
     };
     this.channel.setListener(listener);
   }
@@ -112,12 +126,22 @@ export abstract class ShardRunner<R> {
         new SquallError('overloaded', `shard ${this.name} has ${this.#unfinished} writes in flight (limit ${this.#pendingOpsMax}); retry shortly`, {}, 1),
       );
     }
+    if (!this.serving) return Promise.reject(notServing(this.name));
     const i = this.#nextOpId++;
     const payload = encodeOp(build({ o: this.nodeId, i }));
     return new Promise<Applied<R>>((resolve, reject) => {
+      if (this.#backlog.length === 0) {
+        let sent: boolean;
+        try {
+          sent = this.channel.send(payload);
+        } catch (e) {
+          reject(e);
+          return;
+        }
+        if (!sent) this.#backlog.push({ payload });
+      } else this.#backlog.push({ payload });
       this.#calls.set(i, { resolve, reject });
       this.#unfinished++;
-      if (this.#backlog.length > 0 || !this.channel.send(payload)) this.#backlog.push({ payload });
     });
   }
 
@@ -151,7 +175,7 @@ export abstract class ShardRunner<R> {
     const record: BatchRecord = { lastVersion: last.version, done: false, ops: batch.length };
     this.#batches.push(record);
     const point = this.#durability === 'durable' ? this.storage.durable() : this.storage.committed();
-    this.afterBatch(record.lastVersion);
+    this.afterBatch(record.lastVersion, last.timestampUs);
     point.then(
       () => {
         record.done = true;
@@ -161,9 +185,40 @@ export abstract class ShardRunner<R> {
     );
   }
 
+  /**
+   * Payloads this member sent that will never be delivered (it stopped ordering the shard before they
+   * were): their callers get 503 view_change and retry elsewhere with the same request id.
+   */
+  #dropped(payloads: readonly Uint8Array[]): void {
+    for (const payload of payloads) {
+      const op = decodeOp(payload);
+      if (op.o !== this.nodeId) continue;
+      const call = this.#calls.get(op.i);
+      if (!call) continue;
+      this.#calls.delete(op.i);
+      this.#unfinished--;
+      call.reject(new SquallError('view_change', `shard ${this.name} changed membership before the write was ordered; retry (it was not applied)`, { shard: this.name }, 1));
+    }
+    this.#backlog = this.#backlog.filter((b) => !payloads.includes(b.payload));
+  }
+
+  /** Whether this member orders the shard now (always, for a one-member shard). */
+  get serving(): boolean {
+    const c = this.channel as { active?: boolean };
+    return this.#failed === null && (c.active ?? true);
+  }
+
   #writable(): void {
     while (this.#backlog.length > 0) {
-      if (!this.channel.send(this.#backlog[0]!.payload)) return;
+      let sent: boolean;
+      try {
+        sent = this.channel.send(this.#backlog[0]!.payload);
+      } catch {
+        // no longer ordered here: what waits in the backlog was never sent
+        this.#dropped(this.#backlog.map((b) => b.payload));
+        return;
+      }
+      if (!sent) return;
       this.#backlog.shift();
     }
   }
@@ -176,6 +231,17 @@ export abstract class ShardRunner<R> {
 
   waitPersisted(version: number, timeoutMs: number): Promise<void> {
     return this.#persistedWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not persisted yet`, { version }));
+  }
+
+  /** Resolves once this member's own copy is durable up to `version` (a state-transfer donor waits for it). */
+  waitLocallyDurable(version: number, timeoutMs: number): Promise<void> {
+    return this.#durableWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not durable here yet`, { version }));
+  }
+
+  /** After a state transfer installed a copy up to `version`. */
+  protected installedUpTo(version: number): void {
+    if (version > this.#durableVersion) this.#durableVersion = version;
+    this.#durableWaiters.notify();
   }
 
   /** Resolves once every message with timestamp ≤ t is delivered and persisted on every member. */
@@ -203,12 +269,15 @@ export abstract class ShardRunner<R> {
   protected abstract applyOp(d: Delivered, op: Op): R;
 
   /** Called after a batch's writes are queued, before they are durable. */
-  protected afterBatch(_lastVersion: number): void {}
+  protected afterBatch(_lastVersion: number, _lastTimestampUs: number): void {}
 
   /** Called when the batch up to `lastVersion` is durable (before persisted is reported). */
   protected onDurable(_lastVersion: number): void {}
 
   protected onFrontiers(): void {}
+
+  /** The shard's membership changed (replicated shards). */
+  protected onViewChanged(_info: ShardViewInfo): void {}
 
   #drainDurable(): void {
     while (this.#batches.length > 0 && this.#batches[0]!.done) {
@@ -216,6 +285,8 @@ export abstract class ShardRunner<R> {
       this.#unfinished -= b.ops;
       if (!(this.#unfinished >= 0)) fail(`unfinished ops negative on ${this.name}`);
       this.onDurable(b.lastVersion);
+      this.#durableVersion = b.lastVersion;
+      this.#durableWaiters.notify();
       this.channel.reportPersisted(b.lastVersion);
     }
   }
@@ -234,7 +305,13 @@ export abstract class ShardRunner<R> {
     this.#deliveredWaiters.rejectAll(e);
     this.#persistedWaiters.rejectAll(e);
     this.#stableWaiters.rejectAll(e);
+    this.#durableWaiters.rejectAll(e);
   }
+}
+
+/** The answer of a member asked to do something on a shard it does not order now. */
+export function notServing(shard: string): SquallError {
+  return new SquallError('unavailable', `this member does not order shard ${shard} now`, { shard, not_serving: true }, 1);
 }
 
 function notYetStable(shard: string, what: string, details: Record<string, unknown>): SquallError {

@@ -1,7 +1,7 @@
 import { SquallError } from '../api/errors.js';
 import { assertKey, assertPoolPath } from '../api/keys.js';
 import { shardOf } from '../api/shard-hash.js';
-import type { Durability, HistoryEntry, KeyEntry, PoolSpec, PoolType, WriteResult } from '../api/types.js';
+import type { BatchResult, Durability, HistoryEntry, KeyEntry, PoolSpec, PoolType, WriteResult } from '../api/types.js';
 import { fail } from '../assert.js';
 import type { Logger } from '../log.js';
 import type { IndexRecord, LogEntry } from '../persist/entry-codec.js';
@@ -12,7 +12,8 @@ import type { Layout, StoreLimits } from './config.js';
 import { ObjectShard, type Found, type ObjectOpResult } from './object-shard.js';
 import type { DeleteOp, PutOp } from './ops.js';
 import { MetadataShard, PoolRegistry, poolInfo, type Pool, type PoolOpResult } from './pools.js';
-import type { Applied } from './shard-runner.js';
+import { notServing, type Applied, type ShardRunner } from './shard-runner.js';
+import type { RemoteCalls, RemoteMethod } from './remote.js';
 import { WatchHub } from './watch.js';
 
 /**
@@ -30,6 +31,38 @@ export interface StoreOptions {
   logger: Logger;
   /** The ordered stream of a shard (one-member sequencer on a single node, the multicast in a cluster). */
   openChannel(name: string, lastTimestampUs: number): OrderedShard;
+  /** Forwards calls about shards this member does not order (cluster only). */
+  remote?: RemoteCalls;
+}
+
+/** One operation of a batch, parsed (http/batch.ts). */
+export type BatchOperation =
+  | { op: 'put'; key: string; value: Uint8Array; options: WriteOptions }
+  | { op: 'delete'; key: string; options: WriteOptions }
+  | { op: 'get'; key: string; options: ReadOptions };
+
+/** How a listing's cut is chosen on a shard: resolved once (first page), then pinned in the cursor. */
+type ListCut =
+  | { kind: 'at'; atUs: number; waitMs: number }
+  | { kind: 'version'; version: number; stable: boolean; waitMs: number }
+  | { kind: 'stable' }
+  | { kind: 'current' }
+  | { kind: 'pinned'; pin: number; overlay: boolean };
+
+interface ListPartRequest {
+  prefix: string;
+  afterKey: string;
+  limit: number;
+  values: boolean;
+  cut: ListCut;
+}
+
+interface ListPart {
+  entries: Array<{ key: string; version: number; timestamp_us: number; size: number; value?: Uint8Array }>;
+  /** Every key of the shard after afterKey up to the last entry is here, and nothing follows (no limit hit). */
+  complete: boolean;
+  pin: number;
+  overlay: boolean;
 }
 
 export interface WriteOptions {
@@ -99,6 +132,7 @@ export class Store {
   readonly watch: WatchHub;
   readonly #clock: ClockUs;
   readonly #logger: Logger;
+  readonly #remote: RemoteCalls | null;
   readonly #sweepCursors = new Map<string, string>();
   readonly #sweepsRunning = new Set<string>();
   #sweepTimer: NodeJS.Timeout | null = null;
@@ -111,6 +145,7 @@ export class Store {
     this.storage = options.storage;
     this.#clock = options.clock;
     this.#logger = options.logger;
+    this.#remote = options.remote ?? null;
     this.pools = new PoolRegistry(options.layout);
     const loaded = MetadataShard.load(options.storage, this.pools);
     const runnerBase = {
@@ -120,9 +155,17 @@ export class Store {
       waitersMax: options.limits.shardPendingOpsMax,
     };
     const poolsTs = Math.max(0, ...this.pools.list().map((p) => p.timestampUs));
+    const metadataEnd = options.storage.endMarker('metadata/0/0');
     this.metadata = new MetadataShard(
-      { ...runnerBase, channel: options.openChannel('metadata/0/0', poolsTs), durability: 'durable', logger: options.logger.child({ shard: 'metadata/0/0' }) },
+      {
+        ...runnerBase,
+        channel: options.openChannel('metadata/0/0', poolsTs),
+        durability: 'durable',
+        logger: options.logger.child({ shard: 'metadata/0/0' }),
+        durableVersionStart: metadataEnd.get()?.version ?? -1,
+      },
       this.pools,
+      metadataEnd,
     );
     const allShards: ObjectShard[] = [];
     const build = (type: PoolType): ObjectShard[][] =>
@@ -136,6 +179,7 @@ export class Store {
               channel: options.openChannel(name, log.tail().timestampUs),
               durability: type === 'persistent' ? 'durable' : 'committed',
               logger: options.logger.child({ shard: name }),
+              durableVersionStart: log.end.get()?.version ?? -1,
             },
             { type, subgroup, index, order: allShards.length },
             log,
@@ -148,7 +192,17 @@ export class Store {
       );
     this.shards = { persistent: build('persistent'), volatile: build('volatile') };
     this.allShards = allShards;
-    this.watch = new WatchHub(allShards, options.limits, options.logger.child({ part: 'watch' }));
+    const remote = options.remote;
+    this.watch = new WatchHub(
+      allShards,
+      options.limits,
+      options.logger.child({ part: 'watch' }),
+      remote
+        ? (shard, afterVersion, eventsMax, waitMs, atUs) =>
+            remote.call(shard.name, 'watchPull', { afterVersion, eventsMax, waitMs, ...(atUs !== undefined ? { atUs } : {}) }) as ReturnType<WatchHub['pull']>
+        : null,
+    );
+    this.watch.startPulling();
     this.#logger.info({ pools: loaded, shards: allShards.length }, 'store opened');
     this.#sweepTimer = setInterval(() => this.#sweep(), options.limits.retentionSweepMs);
     this.#sweepTimer.unref();
@@ -162,28 +216,52 @@ export class Store {
     if (this.pools.shardsOf(spec.type, subgroup) === undefined) {
       throw new SquallError('bad_parameter', `no ${spec.type} subgroup ${subgroup}: the layout has ${this.layout[spec.type].length}`, { subgroup });
     }
-    const applied = await this.metadata.submit((o) => ({
-      t: 'pool+',
-      ...o,
-      p: path,
-      s: { type: spec.type, subgroup, ...(spec.affinity ? { affinity: spec.affinity } : {}), ...(spec.retain ? { retain: spec.retain } : {}) },
-    }));
+    const s = { type: spec.type, subgroup, ...(spec.affinity ? { affinity: spec.affinity } : {}), ...(spec.retain ? { retain: spec.retain } : {}) };
+    if (!this.metadata.serving) {
+      const created = (await this.#forward(this.metadata, 'pool+', { path, spec: s })) as boolean;
+      return { created, pool: await this.#poolAfterForward(path) };
+    }
+    const created = await this.#createPoolLocal(path, s);
+    return { created, pool: this.pools.get(path)! };
+  }
+
+  async #createPoolLocal(path: string, s: { type: PoolType; subgroup: number; affinity?: string; retain?: PoolSpec['retain'] }): Promise<boolean> {
+    const applied = await this.metadata.submit((o) => ({ t: 'pool+', ...o, p: path, s }));
     const r = poolResult(applied);
     await this.metadata.waitPersisted(applied.version, this.limits.readWaitMsMax);
-    return { created: r.kind === 'created', pool: this.pools.get(path)! };
+    return r.kind === 'created';
   }
 
   async deletePool(path: string): Promise<Pool> {
     assertPoolPath(path);
+    if (!this.metadata.serving) {
+      await this.#forward(this.metadata, 'pool-', { path });
+      return this.#poolAfterForward(path);
+    }
+    await this.#deletePoolLocal(path);
+    return this.pools.get(path)!;
+  }
+
+  async #deletePoolLocal(path: string): Promise<void> {
     const applied = await this.metadata.submit((o) => ({ t: 'pool-', ...o, p: path }));
     poolResult(applied);
     await this.metadata.waitPersisted(applied.version, this.limits.readWaitMsMax);
-    return this.pools.get(path)!;
+  }
+
+  /** After another member changed a pool: this member's registry catches up once it delivers the change. */
+  async #poolAfterForward(path: string): Promise<Pool> {
+    const deadline = Date.now() + this.limits.readWaitMsMax;
+    for (;;) {
+      const p = this.pools.get(path);
+      if (p || Date.now() > deadline) return p ?? this.getPool(path);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   getPool(path: string): Pool {
     assertPoolPath(path);
     const p = this.pools.get(path);
+    if (!p && !this.metadata.serving) throw notServing(this.metadata.name);
     if (!p) throw new SquallError('pool_not_found', `no pool ${path}`, { pool: path });
     return p;
   }
@@ -194,7 +272,11 @@ export class Store {
   route(key: string, forWrite: boolean): { pool: Pool; shard: ObjectShard } {
     assertKey(key);
     const pool = this.pools.forKey(key);
-    if (!pool) throw new SquallError('pool_not_found', `no pool holds ${key}: create one with PUT /v1/pools/<path>`, { key });
+    if (!pool) {
+      // a member whose pool registry is still being transferred cannot know: retry elsewhere or later
+      if (!this.metadata.serving) throw notServing(this.metadata.name);
+      throw new SquallError('pool_not_found', `no pool holds ${key}: create one with PUT /v1/pools/<path>`, { key });
+    }
     if (forWrite && pool.deleted) throw new SquallError('pool_not_found', `pool ${pool.path} was deleted: its objects stay readable, new writes are refused`, { key, pool: pool.path });
     const index = shardOf(key, pool.shards, pool.affinityRegex);
     const shard = this.shards[pool.type][pool.subgroup]![index]!;
@@ -204,16 +286,20 @@ export class Store {
   // ---- writes ----
 
   async put(key: string, value: Uint8Array, options: WriteOptions = {}): Promise<WriteResult> {
-    const applied = await this.submitPut(key, value, options);
-    return this.finishWrite(key, applied, options.durability);
+    const { pool, shard } = this.route(key, true);
+    this.#checkWrite(pool, value.byteLength, options);
+    if (!shard.serving) return (await this.#forward(shard, 'put', { key, value, options })) as WriteResult;
+    return this.finishWrite(key, await this.submitPut(key, value, options), options.durability);
   }
 
   async delete(key: string, options: WriteOptions = {}): Promise<WriteResult> {
-    const applied = await this.submitDelete(key, options);
-    return this.finishWrite(key, applied, options.durability);
+    const { pool, shard } = this.route(key, true);
+    this.#checkWrite(pool, 0, options);
+    if (!shard.serving) return (await this.#forward(shard, 'delete', { key, options })) as WriteResult;
+    return this.finishWrite(key, await this.submitDelete(key, options), options.durability);
   }
 
-  /** Hands a put to its shard's ordered stream; resolves when applied here. */
+  /** Hands a put to its (local) shard's ordered stream; resolves when applied here. */
   submitPut(key: string, value: Uint8Array, options: WriteOptions): Promise<{ applied: Applied<ObjectOpResult>; pool: Pool; shard: ObjectShard }> {
     const { pool, shard } = this.route(key, true);
     this.#checkWrite(pool, value.byteLength, options);
@@ -240,6 +326,12 @@ export class Store {
         return op;
       })
       .then((applied) => ({ applied, pool, shard }));
+  }
+
+  /** A call about a shard this member does not order, carried to one that does. */
+  #forward(shard: ShardRunner<unknown>, method: RemoteMethod, args: unknown): Promise<unknown> {
+    if (!this.#remote) return Promise.reject(notServing(shard.name));
+    return this.#remote.call(shard.name, method, args);
   }
 
   /** Turns an applied write into its answer once the asked durability is met. */
@@ -284,6 +376,7 @@ export class Store {
 
   async get(key: string, options: ReadOptions = {}): Promise<ReadResult> {
     const { pool, shard } = this.route(key, false);
+    if (!shard.serving) return (await this.#forward(shard, 'get', { key, options })) as ReadResult;
     const found = await this.#find(pool, shard, key, options);
     const entry = shard.entryOf(found);
     if (!entry) throw new SquallError('trimmed', `version ${found.record.version} of ${key} was trimmed by retention`, { version: found.record.version });
@@ -314,7 +407,7 @@ export class Store {
       point = { timeUs: options.atUs };
     } else if (options.version !== undefined) {
       const v = options.version;
-      shard.channel.requestProgress(v);
+      shard.channel.requestProgress?.(v);
       if (options.stable) await shard.waitPersisted(v, waitMs);
       else await shard.waitDelivered(v, waitMs);
       found = shard.latest(key, v);
@@ -358,8 +451,13 @@ export class Store {
 
   // ---- history and listings ----
 
-  history(key: string, options: HistoryOptions = {}): { versions: HistoryEntry[]; next: string | null } {
+  async history(key: string, options: HistoryOptions = {}): Promise<{ versions: HistoryEntry[]; next: string | null }> {
     const { shard } = this.route(key, false);
+    if (!shard.serving) return (await this.#forward(shard, 'history', { key, options })) as { versions: HistoryEntry[]; next: string | null };
+    return this.#historyLocal(shard, key, options);
+  }
+
+  #historyLocal(shard: ObjectShard, key: string, options: HistoryOptions): { versions: HistoryEntry[]; next: string | null } {
     const limit = this.#limit(options.limit);
     const from = options.from ?? 0;
     const to = options.to ?? Number.MAX_SAFE_INTEGER;
@@ -387,59 +485,232 @@ export class Store {
         throw new SquallError('bad_parameter', `prefix ${options.prefix} is outside pool ${pool.path}`, { prefix: options.prefix });
       }
     }
-    let cursor: ListCursor;
+    let afterKey = '';
+    let cuts: ListCut[];
     if (options.cursor !== undefined) {
-      cursor = decodeCursor(options.cursor, shards.length);
       if (options.atUs !== undefined || options.version !== undefined) {
         throw new SquallError('bad_parameter', 'a cursor already fixes the cut: pass it without at or version');
       }
+      const c = decodeCursor(options.cursor, shards.length);
+      afterKey = c.k;
+      cuts = c.v.map((pin) => ({ kind: 'pinned', pin, overlay: c.o }));
     } else {
-      cursor = { k: '', v: [], o: false };
       const waitMs = this.#waitMs(options.waitMs);
       if (options.atUs !== undefined && options.version !== undefined) throw new SquallError('bad_parameter', 'give version or at, not both');
-      if (options.atUs !== undefined) {
-        // one consistent cut: every shard's history up to t is complete and persisted
-        await Promise.all(shards.map((s) => s.waitStable(options.atUs!, waitMs)));
-        cursor.v = shards.map((s) => s.log.versionAtTime(options.atUs!));
-      } else if (options.version !== undefined) {
-        const v = options.version;
-        await Promise.all(
-          shards.map((s) => {
-            s.channel.requestProgress(v);
-            return options.stable ? s.waitPersisted(v, waitMs) : s.waitDelivered(v, waitMs);
-          }),
-        );
-        cursor.v = shards.map(() => v);
-        cursor.o = !options.stable;
-      } else if (options.stable) {
-        cursor.v = shards.map((s) => s.frontiers.persistedFrontier);
-      } else {
-        cursor.v = shards.map((s) => s.frontiers.deliveredVersion);
-        cursor.o = true;
+      // at=T: one consistent cut, each shard at its newest version with timestamp ≤ T once T is stable there
+      const cut: ListCut =
+        options.atUs !== undefined
+          ? { kind: 'at', atUs: options.atUs, waitMs }
+          : options.version !== undefined
+            ? { kind: 'version', version: options.version, stable: options.stable ?? false, waitMs }
+            : options.stable
+              ? { kind: 'stable' }
+              : { kind: 'current' };
+      cuts = shards.map(() => cut);
+    }
+    const values = options.values ?? false;
+    const parts = await Promise.all(
+      shards.map((shard, i) => {
+        const req: ListPartRequest = { prefix, afterKey, limit, values, cut: cuts[i]! };
+        return shard.serving ? this.#listPart(shard, req) : (this.#forward(shard, 'listShard', req) as Promise<ListPart>);
+      }),
+    );
+    // Merge: keys up to the last one of any part that stopped early are known on every shard.
+    let horizon: string | null = null;
+    for (const p of parts) {
+      if (!p.complete && p.entries.length > 0) {
+        const last = p.entries[p.entries.length - 1]!.key;
+        if (horizon === null || last < horizon) horizon = last;
       }
     }
-    const perShard = shards.map((s, i) => (cursor.v[i]! < 0 ? [] : s.listKeys(prefix, cursor.k, cursor.v[i]!, limit, cursor.o)));
-    const merged = perShard.flat().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    let more = merged.length > limit || perShard.some((p) => p.length >= limit);
+    const merged = parts
+      .flatMap((p) => p.entries)
+      .filter((e) => horizon === null || e.key <= horizon)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const page = merged.slice(0, limit);
-    const keys: KeyEntry[] = [];
-    let valueBytes = 0;
-    for (const { key, found } of page) {
-      const e: KeyEntry = { key, version: found.record.version, timestamp_us: found.record.timestampUs, size: found.record.size };
-      if (options.values) {
-        if (keys.length > 0 && valueBytes + found.record.size > this.limits.listValueBytesMax) {
-          more = true;
+    const more = horizon !== null || merged.length > limit;
+    const keys: KeyEntry[] = page.map((e) => {
+      const k: KeyEntry = { key: e.key, version: e.version, timestamp_us: e.timestamp_us, size: e.size };
+      if (e.value !== undefined) k.value = Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength).toString('base64');
+      return k;
+    });
+    const last = keys[keys.length - 1];
+    const cursor: ListCursor = { k: last?.key ?? afterKey, v: parts.map((p) => p.pin), o: parts[0]?.overlay ?? false };
+    return { keys, next: more && last ? encodeCursor(cursor) : null };
+  }
+
+  /** One shard's part of a listing, on the member that orders the shard. */
+  async #listPart(shard: ObjectShard, req: ListPartRequest): Promise<ListPart> {
+    const cut = req.cut;
+    let pin: number;
+    let overlay = false;
+    switch (cut.kind) {
+      case 'at':
+        await shard.waitStable(cut.atUs, cut.waitMs);
+        pin = shard.log.versionAtTime(cut.atUs);
+        break;
+      case 'version':
+        shard.channel.requestProgress?.(cut.version);
+        if (cut.stable) await shard.waitPersisted(cut.version, cut.waitMs);
+        else await shard.waitDelivered(cut.version, cut.waitMs);
+        pin = cut.version;
+        overlay = !cut.stable;
+        break;
+      case 'stable':
+        pin = shard.frontiers.persistedFrontier;
+        break;
+      case 'current':
+        pin = shard.frontiers.deliveredVersion;
+        overlay = true;
+        break;
+      case 'pinned':
+        pin = cut.pin;
+        overlay = cut.overlay;
+        break;
+    }
+    const found = pin < 0 ? [] : shard.listKeys(req.prefix, req.afterKey, pin, req.limit, overlay);
+    const entries: ListPart['entries'] = [];
+    let bytes = 0;
+    let truncated = false;
+    for (const { key, found: f } of found) {
+      const e: ListPart['entries'][number] = { key, version: f.record.version, timestamp_us: f.record.timestampUs, size: f.record.size };
+      if (req.values) {
+        if (entries.length > 0 && bytes + f.record.size > this.limits.listValueBytesMax) {
+          truncated = true;
           break;
         }
-        const shard = this.route(key, false).shard;
-        const entry = shard.entryOf(found);
-        e.value = entry ? Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength).toString('base64') : '';
-        valueBytes += found.record.size;
+        const entry = shard.entryOf(f);
+        e.value = entry ? entry.value : new Uint8Array(0);
+        bytes += f.record.size;
       }
-      keys.push(e);
+      entries.push(e);
     }
-    const last = keys[keys.length - 1];
-    return { keys, next: more && last ? encodeCursor({ ...cursor, k: last.key }) : null };
+    return { entries, complete: !truncated && found.length < req.limit, pin, overlay };
+  }
+
+  // ---- batches ----
+
+  /**
+   * Many operations, each answered on its own. Ops are grouped by shard; each group keeps its order (a
+   * get sees exactly the group's writes before it) and groups run in parallel, here or forwarded to a
+   * member that orders the shard.
+   */
+  async batch(ops: readonly BatchOperation[]): Promise<BatchResult[]> {
+    const results: BatchResult[] = new Array(ops.length);
+    const groups = new Map<ObjectShard, number[]>();
+    ops.forEach((op, i) => {
+      try {
+        const { shard } = this.route(op.key, op.op !== 'get');
+        let g = groups.get(shard);
+        if (!g) groups.set(shard, (g = []));
+        g.push(i);
+      } catch (e) {
+        results[i] = errorResult(e);
+      }
+    });
+    await Promise.all(
+      [...groups].map(async ([shard, indexes]) => {
+        const group = indexes.map((i) => ops[i]!);
+        const out = shard.serving ? await this.#batchLocal(group) : ((await this.#forward(shard, 'batch', { ops: group })) as BatchResult[]);
+        indexes.forEach((i, j) => (results[i] = out[j]!));
+      }),
+    );
+    return results;
+  }
+
+  async #batchLocal(ops: readonly BatchOperation[]): Promise<BatchResult[]> {
+    const results: BatchResult[] = new Array(ops.length);
+    const tasks: Promise<void>[] = [];
+    let applied: Promise<unknown>[] = [];
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const fail = (e: unknown): void => {
+        results[i] = errorResult(e);
+      };
+      if (op.op === 'get') {
+        // a get sees exactly the writes before it: wait for them to be applied, submit nothing until it read
+        await Promise.all(applied);
+        applied = [];
+        try {
+          const r = await this.get(op.key, op.options);
+          results[i] = {
+            status: 200,
+            key: r.key,
+            version: r.version,
+            timestamp_us: r.timestampUs,
+            previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey,
+            shard: r.shard,
+            content_type: r.contentType,
+            size: r.value.byteLength,
+            value: r.value,
+          };
+        } catch (e) {
+          fail(e);
+        }
+        continue;
+      }
+      let submitted: ReturnType<Store['submitPut']>;
+      try {
+        submitted = op.op === 'put' ? this.submitPut(op.key, op.value, op.options) : this.submitDelete(op.key, op.options);
+      } catch (e) {
+        fail(e);
+        continue;
+      }
+      applied.push(submitted.catch(() => undefined));
+      tasks.push(
+        submitted
+          .then((s) => this.finishWrite(op.key, s, op.options.durability))
+          .then((r) => {
+            results[i] = { status: 200, ...r };
+          }, fail),
+      );
+    }
+    await Promise.all(tasks);
+    return results;
+  }
+
+  // ---- calls forwarded by other members ----
+
+  /**
+   * Runs a call another member forwarded, on this member only (never forwarded again): `unavailable`
+   * with not_serving when this member does not order the shard now, so the caller tries another.
+   */
+  async handleRemote(shardName: string, method: RemoteMethod, args: unknown): Promise<unknown> {
+    const a = args as Record<string, unknown>;
+    if (method === 'pool+' || method === 'pool-') {
+      if (!this.metadata.serving) throw notServing(this.metadata.name);
+      if (method === 'pool+') return this.#createPoolLocal(a.path as string, a.spec as Parameters<Store['createPool']>[1] & { subgroup: number });
+      await this.#deletePoolLocal(a.path as string);
+      return null;
+    }
+    const shard = this.allShards.find((s) => s.name === shardName);
+    if (!shard) throw new SquallError('bad_parameter', `no shard ${shardName}`);
+    if (!shard.serving) throw notServing(shardName);
+    switch (method) {
+      case 'put': {
+        const key = a.key as string;
+        const value = a.value as Uint8Array;
+        const options = a.options as WriteOptions;
+        return this.finishWrite(key, await this.submitPut(key, value, options), options.durability);
+      }
+      case 'delete': {
+        const key = a.key as string;
+        const options = a.options as WriteOptions;
+        return this.finishWrite(key, await this.submitDelete(key, options), options.durability);
+      }
+      case 'get':
+        return this.get(a.key as string, a.options as ReadOptions);
+      case 'history':
+        return this.#historyLocal(shard, a.key as string, a.options as HistoryOptions);
+      case 'listShard':
+        return this.#listPart(shard, a as unknown as ListPartRequest);
+      case 'batch':
+        return this.#batchLocal(a.ops as BatchOperation[]);
+      case 'watchPull':
+        return this.watch.pull(shard, a.afterVersion as number, a.eventsMax as number, a.waitMs as number, (a.atUs as number | undefined) ?? Infinity);
+      default:
+        throw new SquallError('bad_parameter', `unknown forwarded call ${String(method)}`);
+    }
   }
 
   #limit(asked: number | undefined): number {
@@ -487,8 +758,9 @@ export class Store {
 
   // ---- lifecycle ----
 
+  /** Serving: not closing, no shard failed, and the pool registry is here (not awaiting a transfer). */
   get ready(): boolean {
-    return !this.#closed && this.metadata.failed === null && this.allShards.every((s) => s.failed === null);
+    return !this.#closed && this.metadata.serving && this.allShards.every((s) => s.failed === null);
   }
 
   async close(): Promise<void> {
@@ -499,6 +771,11 @@ export class Store {
     this.metadata.close();
     for (const s of this.allShards) s.close();
   }
+}
+
+function errorResult(e: unknown): BatchResult {
+  if (e instanceof SquallError) return { status: e.status, error: e.toBody().error };
+  throw e;
 }
 
 function poolResult(applied: Applied<PoolOpResult>): PoolOpResult {

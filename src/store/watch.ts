@@ -160,10 +160,26 @@ export class Watcher implements AsyncIterable<Released> {
   }
 }
 
+/** A shard's released changes after a version, from a member that orders it (cluster). */
+export type RemotePull = (
+  shard: ObjectShard,
+  afterVersion: number,
+  eventsMax: number,
+  waitMs: number,
+  atUs?: number,
+) => Promise<{ events: Array<[number, string, number, boolean, number]>; frontierUs: number; releasedVersion: number }>;
+
+/** Events a pull fetches at most, and how long a pull waits for one. */
+const PULL_EVENTS_MAX = 1024;
+const PULL_WAIT_MS = 250;
+
 export class WatchHub {
   readonly #shards: ObjectShard[];
   readonly #limits: StoreLimits;
   readonly #logger: Logger;
+  readonly #remotePull: RemotePull | null;
+  /** Per shard ordered elsewhere: the last version pulled into #pending, and that shard's frontier (null: not yet known). */
+  readonly #remote: Array<{ after: number; frontierUs: number | null; pulling: boolean }>;
   /** Per shard (by order): applied events not yet released, ascending versions. */
   #pending: Pending[][];
   readonly #watchers = new Set<Watcher>();
@@ -172,15 +188,73 @@ export class WatchHub {
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(shards: ObjectShard[], limits: StoreLimits, logger: Logger) {
+  constructor(shards: ObjectShard[], limits: StoreLimits, logger: Logger, remotePull: RemotePull | null = null) {
     this.#shards = shards;
     this.#limits = limits;
     this.#logger = logger;
+    this.#remotePull = remotePull;
     this.#pending = shards.map(() => []);
+    this.#remote = shards.map(() => ({ after: -1, frontierUs: null, pulling: false }));
     for (const s of shards) {
       assert(this.#shards[s.info.order] === s, 'shard order matches position');
       s.onChange = (e) => this.#applied(e);
     }
+  }
+
+  /**
+   * Cluster: follow the shards this member does not order, by long-poll pulls to members that do, so
+   * their changes and frontiers enter the same release order as local ones. Re-checked every round (a
+   * member may start or stop ordering a shard).
+   */
+  startPulling(): void {
+    if (!this.#remotePull) return;
+    for (const shard of this.#shards) void this.#pullLoop(shard);
+  }
+
+  async #pullLoop(shard: ObjectShard): Promise<void> {
+    const r = this.#remote[shard.info.order]!;
+    if (r.pulling) return;
+    r.pulling = true;
+    try {
+      while (!this.#closed) {
+        if (shard.serving) {
+          r.frontierUs = null; // local: its own frontier counts
+          await new Promise((res) => setTimeout(res, PULL_WAIT_MS));
+          continue;
+        }
+        try {
+          if (r.frontierUs === null) {
+            // start from what that shard has released now
+            const first = await this.#remotePull!(shard, Number.MAX_SAFE_INTEGER, 0, 0);
+            r.after = first.releasedVersion;
+            r.frontierUs = first.frontierUs;
+            continue;
+          }
+          const got = await this.#remotePull!(shard, r.after, PULL_EVENTS_MAX, PULL_WAIT_MS);
+          for (const [version, key, timestampUs, deleted, size] of got.events) {
+            this.#pending[shard.info.order]!.push({ shard, key, version, timestampUs, deleted, size });
+            r.after = version;
+          }
+          r.frontierUs = Math.max(r.frontierUs, got.frontierUs);
+          this.#ensureTimer();
+        } catch (e) {
+          this.#logger.debug({ shard: shard.name, err: (e as Error).message }, 'watch pull failed; retrying');
+          await new Promise((res) => setTimeout(res, PULL_WAIT_MS));
+        }
+      }
+    } finally {
+      r.pulling = false;
+    }
+  }
+
+  /** The stability frontier of a shard as this member knows it (0 while a remote one is not known yet). */
+  #frontierOf(s: ObjectShard): number {
+    if (s.serving || !this.#remotePull) return s.frontiers.stabilityFrontierUs;
+    return this.#remote[s.info.order]!.frontierUs ?? 0;
+  }
+
+  #ensureTimer(): void {
+    if (!this.#timer && !this.#closed) this.#timer = setInterval(() => this.#release(), this.#limits.watchTickMs);
   }
 
   get watchers(): number {
@@ -189,15 +263,13 @@ export class WatchHub {
 
   #applied(e: ShardEvent): void {
     this.#pending[e.shard.info.order]!.push(e);
-    if (!this.#timer && !this.#closed) {
-      this.#timer = setInterval(() => this.#release(), this.#limits.watchTickMs);
-    }
+    this.#ensureTimer();
   }
 
   /** Releases every pending event below the global stability frontier, in total order. */
   #release(): void {
     let frontierUs = Infinity;
-    for (const s of this.#shards) frontierUs = Math.min(frontierUs, s.frontiers.stabilityFrontierUs);
+    for (const s of this.#shards) frontierUs = Math.min(frontierUs, this.#frontierOf(s));
     if (frontierUs > this.#releasedBelowUs) this.#releasedBelowUs = frontierUs;
     const watched = this.#watchers.size > 0;
     let out: Pending[] = [];
@@ -228,26 +300,35 @@ export class WatchHub {
   }
 
   /** Parses a Last-Event-ID (`<shard name>:<version>`) into a position. */
-  positionFromEventId(id: string): WatchPosition {
+  async positionFromEventId(id: string): Promise<WatchPosition> {
     const i = id.lastIndexOf(':');
     const shard = this.#shards.find((s) => s.name === id.slice(0, i));
     const version = Number(id.slice(i + 1));
     if (i < 0 || !shard || !Number.isSafeInteger(version) || version < 0) {
       throw new SquallError('bad_parameter', `Last-Event-ID '${id}' is not an event id of this cluster (<shard>:<version>)`, { last_event_id: id });
     }
-    let ts = shard.log.entry(version)?.timestampUs;
-    if (ts === undefined) {
+    const local = (s: ObjectShard): boolean => s.serving || !this.#remotePull;
+    let ts: number | undefined;
+    if (local(shard)) {
+      ts = shard.log.entry(version)?.timestampUs;
       // trimmed since: the next entry of that shard bounds it from above
-      for (const { entry } of shard.log.entriesAfter(version, 1)) ts = entry.timestampUs;
+      if (ts === undefined) for (const { entry } of shard.log.entriesAfter(version, 1)) ts = entry.timestampUs;
+    } else {
+      const got = await this.#remotePull!(shard, version - 1, 1, 0);
+      ts = got.events[0]?.[2];
     }
-    if (ts === undefined) ts = shard.frontiers.stabilityFrontierUs;
+    if (ts === undefined) ts = this.#frontierOf(shard);
     const me = shard.info.order;
-    return {
-      after: { timestampUs: ts, order: me, version },
-      afterVersion: this.#shards.map((s) =>
-        s.info.order === me ? version : s.log.versionAtTime(s.info.order > me ? ts - 1 : ts),
-      ),
-    };
+    const at = ts;
+    const afterVersion = await Promise.all(
+      this.#shards.map(async (s) => {
+        if (s.info.order === me) return version;
+        const t = s.info.order > me ? at - 1 : at;
+        if (local(s)) return s.log.versionAtTime(t);
+        return (await this.#remotePull!(s, Number.MAX_SAFE_INTEGER, 0, 0, t)).releasedVersion;
+      }),
+    );
+    return { after: { timestampUs: ts, order: me, version }, afterVersion };
   }
 
   /** Position "every shard from version v on". */
@@ -287,8 +368,21 @@ export class WatchHub {
   async #replay(w: Watcher, position: WatchPosition, releasedBelowUs: number): Promise<void> {
     const chunk = 256;
     const cursors = this.#shards.map((shard, i) => ({ shard, after: position.afterVersion[i] ?? -1, buffer: [] as Released[], exhausted: false }));
-    const fill = (c: (typeof cursors)[number]): void => {
+    const fill = async (c: (typeof cursors)[number]): Promise<void> => {
       if (c.exhausted || c.buffer.length > 0) return;
+      if (!c.shard.serving && this.#remotePull) {
+        const got = await this.#remotePull(c.shard, c.after, chunk, 0);
+        for (const [version, key, timestampUs, deleted, size] of got.events) {
+          c.after = version;
+          if (timestampUs >= releasedBelowUs) {
+            c.exhausted = true;
+            return;
+          }
+          c.buffer.push(toReleased(c.shard, key, version, timestampUs, deleted, size));
+        }
+        if (got.events.length < chunk) c.exhausted = true;
+        return;
+      }
       let read = 0;
       for (const { version, entry } of c.shard.log.entriesAfter(c.after, chunk)) {
         read++;
@@ -305,7 +399,7 @@ export class WatchHub {
     for (;;) {
       let best: (typeof cursors)[number] | null = null;
       for (const c of cursors) {
-        fill(c);
+        await fill(c);
         const head = c.buffer[0];
         if (head && (!best || isAfter(positionOf(best.buffer[0]!), positionOf(head)))) best = c;
       }
@@ -315,6 +409,35 @@ export class WatchHub {
         w.replayed(e);
         await w.drained();
       }
+    }
+  }
+
+  /**
+   * For a watcher on another member: this shard's released changes after `afterVersion` (at most
+   * eventsMax), waiting up to waitMs for one; with the shard's stability frontier, below which the
+   * caller has every change of this shard.
+   */
+  async pull(
+    shard: ObjectShard,
+    afterVersion: number,
+    eventsMax: number,
+    waitMs: number,
+    atUs = Infinity,
+  ): Promise<{ events: Array<[number, string, number, boolean, number]>; frontierUs: number; releasedVersion: number }> {
+    const deadline = Date.now() + Math.max(0, waitMs);
+    for (;;) {
+      const frontierUs = shard.frontiers.stabilityFrontierUs;
+      const events: Array<[number, string, number, boolean, number]> = [];
+      if (eventsMax > 0) {
+        for (const { version, entry } of shard.log.entriesAfter(afterVersion, eventsMax)) {
+          if (entry.timestampUs >= frontierUs) break;
+          events.push([version, entry.key, entry.timestampUs, entry.deleted, entry.value.byteLength]);
+        }
+      }
+      if (events.length > 0 || Date.now() >= deadline || this.#closed) {
+        return { events, frontierUs, releasedVersion: shard.log.versionAtTime(Math.min(frontierUs - 1, atUs)) };
+      }
+      await new Promise((r) => setTimeout(r, this.#limits.watchTickMs));
     }
   }
 

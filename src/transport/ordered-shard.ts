@@ -40,6 +40,35 @@ export interface ShardListener {
   frontiers(frontiers: ShardFrontiers): void;
   /** send() would accept a payload again after having refused one. */
   writable(): void;
+  /**
+   * (Extension, replicated shards only; optional.) The shard's membership changed: a view was installed
+   * that includes this shard, or this member stopped ordering it (active = false: removed from the view,
+   * moved to another shard, shard under-provisioned, or the member left the group).
+   */
+  viewChanged?(info: ShardViewInfo): void;
+  /**
+   * (Extension, replicated shards only; optional.) Payloads accepted by send() that will never be
+   * delivered, because this member stopped ordering the shard before they were. Payloads still pending
+   * across an ordinary view change are not dropped: they are re-sent in the next view with new versions.
+   */
+  dropped?(payloads: readonly Uint8Array[]): void;
+}
+
+/** (Extension) A shard's membership in one view, as seen by this member. */
+export interface ShardViewInfo {
+  /** The view id (versions delivered in it are view * 2^32 + seq). */
+  readonly view: number;
+  /** Member ids of the shard in that view, in sender-rank order. */
+  readonly members: readonly number[];
+  /** Whether this member orders the shard now (a joiner becomes active once its state transfer is done). */
+  readonly active: boolean;
+  /**
+   * This member is in the shard but waits for its state transfer: its local copy is incomplete (the
+   * persist layer records that durably, see ShardLogEnd.complete; active = true means complete again).
+   */
+  readonly awaitingState?: boolean;
+  /** With awaitingState: the members it asks for the state (persist it with the incomplete flag). */
+  readonly awaitingFrom?: readonly number[];
 }
 
 export interface OrderedShard {
@@ -57,9 +86,10 @@ export interface OrderedShard {
   /** The layer above has durably stored every delivered payload up to `version` (inclusive). */
   reportPersisted(version: number): void;
   /**
-   * Asks the stream to make deliveredVersion reach `version` even if nobody sends (null messages skip the
-   * sequence forward), so a read "as of version v" on an idle shard can be answered. A version of a later
-   * view than the current one cannot be reached this way and is ignored.
+   * (Optional) Asks the stream to make deliveredVersion reach `version` even if nobody sends (the sequence
+   * skips forward like a null message), so a read "as of version v" on an idle shard can be answered. The
+   * one-member sequencer can; the round-robin multicast cannot jump its sequence, so there a read above
+   * the delivered version waits (bounded) for traffic. A version of a later view is ignored.
    */
-  requestProgress(version: number): void;
+  requestProgress?(version: number): void;
 }

@@ -39,7 +39,7 @@ t.test('defaults are the full matrix of the issue', async (t) => {
   t.equal(o.json, undefined);
   t.equal(o.preloadBytesMax, 256 * 1024 * 1024);
   t.equal(o.clusterSize, 3);
-  t.same(o.targets, ['etcd', 'redis'], 'registered targets except optional ones (etcd-json)');
+  t.same(o.targets, ['squall', 'etcd', 'redis'], 'registered targets except optional ones (etcd-json)');
 });
 
 t.test('narrowing options', async (t) => {

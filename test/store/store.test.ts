@@ -75,7 +75,7 @@ t.test('compare-and-put accepts the current version and refuses a stale one with
     const after = await store.get('/p/a');
     t.equal(text(after.value), 'two', 'value unchanged');
     t.equal(after.version, v2.version, 'version unchanged');
-    t.equal(store.history('/p/a').versions.length, 2, 'no version added by the refused write');
+    t.equal((await store.history('/p/a')).versions.length, 2, 'no version added by the refused write');
     await rejectsWith(t, store.put('/p/a', Buffer.from('x'), { ifNoneMatch: true }), 'version_mismatch', { current_version: v2.version });
     const created = await store.put('/p/new', Buffer.from('n'), { ifNoneMatch: true });
     t.ok(created.version >= 0, 'If-None-Match: * creates an absent key');
@@ -99,7 +99,7 @@ t.test('deletes are tombstones that keep history; deleting a missing or deleted 
     await rejectsWith(t, store.get('/p/a'), 'deleted', { version: del.version });
     await rejectsWith(t, store.delete('/p/a'), 'deleted');
     await rejectsWith(t, store.delete('/p/never'), 'not_found');
-    const h = store.history('/p/a');
+    const h = await store.history('/p/a');
     t.same(h.versions.map((v) => [v.version, v.deleted]), [[v1.version, false], [del.version, true]]);
     t.equal(text((await store.get('/p/a', { version: v1.version })).value), 'alive', 'old version still readable');
     clock.now += 1_000_000;
@@ -179,7 +179,7 @@ t.test('count retention trims old versions; reads below the trim point answer 41
       writes.push(await store.put('/r/k', Buffer.from(`v${i}`)));
     }
     clock.now += 10_000_000;
-    const h = store.history('/r/k');
+    const h = await store.history('/r/k');
     t.same(h.versions.map((v) => v.version), writes.slice(5).map((w) => w.version), 'the newest 3 versions are kept');
     t.equal(text((await store.get('/r/k', { version: writes[5]!.version })).value), 'v5');
     await rejectsWith(t, store.get('/r/k', { version: writes[4]!.version }), 'trimmed', { retained_version: writes[5]!.version });
@@ -201,8 +201,8 @@ t.test('age retention trims versions older than the one current at now - seconds
     const w3 = await store.put('/age/k', Buffer.from('3'));
     clock.now = base + 17_000_000; // cut = base + 7 s: w2 is current at the cut, w1 goes
     const deadline = Date.now() + 5000;
-    while (store.history('/age/k').versions.length > 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    t.same(store.history('/age/k').versions.map((v) => v.version), [w2.version, w3.version]);
+    while ((await store.history('/age/k')).versions.length > 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    t.same((await store.history('/age/k')).versions.map((v) => v.version), [w2.version, w3.version]);
     await rejectsWith(t, store.get('/age/k', { atUs: w1.timestamp_us }), 'trimmed');
     t.equal(text((await store.get('/age/k', { atUs: base + 7_000_000 })).value), '2', 'the value at the cut stays readable');
   });
@@ -277,13 +277,13 @@ t.test('a request id makes a retried write apply once and answer the first resul
     const first = await store.put('/p/a', Buffer.from('1'), { requestId: 'req-1' });
     const retry = await store.put('/p/a', Buffer.from('1'), { requestId: 'req-1' });
     t.same(retry, first, 'same answer');
-    t.equal(store.history('/p/a').versions.length, 1, 'applied once');
+    t.equal((await store.history('/p/a')).versions.length, 1, 'applied once');
     const [c1, c2] = await Promise.all([
       store.put('/p/b', Buffer.from('x'), { requestId: 'req-2' }),
       store.put('/p/b', Buffer.from('x'), { requestId: 'req-2' }),
     ]);
     t.same(c1, c2, 'concurrent duplicates get one result');
-    t.equal(store.history('/p/b').versions.length, 1);
+    t.equal((await store.history('/p/b')).versions.length, 1);
     await store.put('/p/c', Buffer.from('0'));
     const refused = store.put('/p/c', Buffer.from('x'), { requestId: 'req-3', ifMatch: 999_999 });
     await rejectsWith(t, refused, 'version_mismatch');
@@ -328,7 +328,7 @@ t.test('count retention under a burst of concurrent writes keeps exactly the new
     await store.createPool('/burst', { type: 'persistent', retain: { versions: 3 } });
     const writes = await Promise.all(Array.from({ length: 200 }, (_, i) => store.put('/burst/k', Buffer.from(`v${i}`), { durability: 'delivered' })));
     await store.put('/burst/k', Buffer.from('last')); // persisted: everything before it is durable too
-    const h = store.history('/burst/k');
+    const h = await store.history('/burst/k');
     const newest = [...writes.map((w) => w.version)].sort((a, b) => a - b).slice(-2);
     t.equal(h.versions.length, 3, 'three versions kept');
     t.same(h.versions.slice(0, 2).map((v) => v.version), newest, 'the newest ones');
@@ -345,7 +345,7 @@ t.test('a large count retention reads only the oldest versions per write', async
     const all: number[] = [];
     let from: number | undefined;
     for (;;) {
-      const page = store.history('/big/k', { limit: 500, ...(from !== undefined ? { from } : {}) });
+      const page = await store.history('/big/k', { limit: 500, ...(from !== undefined ? { from } : {}) });
       all.push(...page.versions.map((v) => v.version));
       if (!page.next) break;
       from = Number(page.next);

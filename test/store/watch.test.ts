@@ -58,7 +58,7 @@ t.test('watch: replay from a version, live follow, total order, exact resume aft
   w.close();
 
   // resume after the 7th replayed event: exactly the rest, in the same order
-  const resumed = store.watch.subscribe('/w/', store.watch.positionFromEventId(replayed[6]!.id));
+  const resumed = store.watch.subscribe('/w/', await store.watch.positionFromEventId(replayed[6]!.id));
   const rest = await take(resumed, 11);
   t.same(rest.map((e) => e.id), [...replayed.slice(7), ...followed].map((e) => e.id), 'resume is exact: no loss, no duplicate');
   resumed.close();
@@ -72,7 +72,7 @@ t.test('watch: replay from a version, live follow, total order, exact resume aft
   t.equal(first!.version, next.version);
   t.equal(first!.key, '/w/after');
   fromNow.close();
-  t.throws(() => store.watch.positionFromEventId('nonsense'), /not an event id/);
+  await t.rejects(store.watch.positionFromEventId('nonsense'), /not an event id/);
 });
 
 t.test('watch: a watcher that falls too far behind is cut off with overloaded', async (t) => {

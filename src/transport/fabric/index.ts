@@ -1,0 +1,5 @@
+export * from './addon.js';
+export * from './config.js';
+export * from './endpoint.js';
+export * from './guarded-table.js';
+export * from './message-ring.js';

@@ -1,0 +1,156 @@
+import t from 'tap';
+import { HybridClock } from '../../src/transport/hlc.js';
+import { freshCarry, ShardMulticast, type MulticastLimits } from '../../src/transport/ordered-multicast.js';
+import type { Delivered, ShardFrontiers } from '../../src/transport/ordered-shard.js';
+import { makeVersion } from '../../src/transport/version.js';
+import { FrameKind, frameKind } from '../../src/transport/wire.js';
+
+const limits: MulticastLimits = {
+  windowPayloads: 64,
+  windowBytes: 1 << 20,
+  maxPayloadBytes: 1 << 16,
+  batchBytesMax: 4096,
+  inlinePayloadBytesMax: 512,
+  nullLookaheadMax: 1000,
+  seqRolloverAt: 2 ** 31,
+};
+
+/** Three members of one shard wired directly: frames queue per link and are handed over on pump(). */
+function shard(ids: number[], view = 2) {
+  const links: Array<{ from: number; to: number; frame: Uint8Array }> = [];
+  const delivered = new Map<number, Delivered[]>();
+  const frontiers = new Map<number, ShardFrontiers>();
+  const writable = new Map<number, number>();
+  let now = 1_000_000;
+  const members = ids.map((id) => {
+    delivered.set(id, []);
+    writable.set(id, 0);
+    return new ShardMulticast({
+      view,
+      shardIndex: 0,
+      name: 'test/0/0',
+      members: ids,
+      selfId: id,
+      limits,
+      hlc: new HybridClock(),
+      carry: freshCarry(),
+      out: {
+        push: (to, parts) => {
+          const frame = Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+          for (const peer of to) links.push({ from: id, to: peer, frame });
+        },
+        deliver: (_s, batch) => delivered.get(id)!.push(...batch),
+        frontiers: (_s, f) => frontiers.set(id, f),
+        writable: () => writable.set(id, writable.get(id)! + 1),
+      },
+    });
+  });
+  const byId = new Map(ids.map((id, i) => [id, members[i]!]));
+  function pump(rounds = 50) {
+    for (let round = 0; round < rounds; round++) {
+      now += 10;
+      for (const m of members) m.flush(now);
+      if (links.length === 0) return;
+      const batch = links.splice(0);
+      for (const { from, to, frame } of batch) {
+        const m = byId.get(to)!;
+        const err = frameKind(frame) === FrameKind.data ? m.onData(frame) : m.onRow(ids.indexOf(from), frame);
+        if (err) throw new Error(err);
+      }
+    }
+  }
+  return { members, byId, delivered, frontiers, writable, pump, tick: () => members.forEach((m) => m.tick((now += 10))) };
+}
+
+const text = (d: Delivered) => Buffer.from(d.payload).toString();
+
+t.test('all senders: every member delivers the same sequence, versions increase, round-robin order', async (t) => {
+  const s = shard([10, 11, 12]);
+  for (let k = 0; k < 5; k++) s.members.forEach((m, r) => t.ok(m.enqueue(Buffer.from(`m${r}-${k}`))));
+  s.pump();
+  const seqs = [...s.delivered.values()].map((ds) => ds.map(text));
+  t.equal(seqs[0]!.length, 15);
+  t.same(seqs[1], seqs[0]);
+  t.same(seqs[2], seqs[0]);
+  t.same(seqs[0]!.slice(0, 3), ['m0-0', 'm1-0', 'm2-0'], 'round robin across senders');
+  const versions = s.delivered.get(10)!.map((d) => d.version);
+  t.ok(versions.every((v, i) => i === 0 || v > versions[i - 1]!), 'versions strictly increase');
+  t.equal(versions[0], makeVersion(2, 0));
+  const stamps = s.delivered.get(11)!.map((d) => d.timestampUs);
+  t.ok(stamps.every((v, i) => i === 0 || v >= stamps[i - 1]!), 'timestamps never decrease');
+});
+
+t.test('one sender: idle members send nulls so the sender is never stalled', async (t) => {
+  const s = shard([1, 2, 3]);
+  for (let round = 0; round < 4; round++) {
+    for (let k = 0; k < 10; k++) t.ok(s.members[1]!.enqueue(Buffer.from(`x${round}-${k}`)));
+    s.pump();
+  }
+  for (const id of [1, 2, 3]) t.equal(s.delivered.get(id)!.length, 40, `member ${id} delivered all`);
+  t.same(s.delivered.get(3)!.map(text), s.delivered.get(1)!.map(text));
+  t.ok(s.delivered.get(1)!.every((d) => d.sender === 2));
+});
+
+t.test('window: refuses when full, writable once delivered everywhere', async (t) => {
+  const s = shard([1, 2, 3]);
+  let accepted = 0;
+  while (s.members[0]!.enqueue(Buffer.alloc(10))) accepted++;
+  t.equal(accepted, limits.windowPayloads);
+  s.pump();
+  t.equal(s.writable.get(1), 1);
+  t.ok(s.members[0]!.enqueue(Buffer.alloc(10)));
+});
+
+t.test('large payloads travel by reference, batches split at batchBytesMax', async (t) => {
+  const s = shard([1, 2]);
+  const big = Buffer.alloc(3000, 7);
+  for (let k = 0; k < 5; k++) s.members[0]!.enqueue(big);
+  s.members[0]!.enqueue(Buffer.from('tail'));
+  s.pump();
+  const got = s.delivered.get(2)!;
+  t.equal(got.length, 6);
+  t.ok(got.slice(0, 5).every((d) => d.payload.length === 3000 && d.payload[2999] === 7));
+  t.equal(text(got[5]!), 'tail');
+});
+
+t.test('persisted and stability frontiers', async (t) => {
+  const s = shard([1, 2, 3]);
+  s.tick();
+  s.pump();
+  const before = s.frontiers.get(1)!.stabilityFrontierUs;
+  t.ok(before > 0, 'stability frontier moves with heartbeats alone');
+  s.members[0]!.enqueue(Buffer.from('a'));
+  s.pump();
+  const v = s.delivered.get(1)![0]!.version;
+  s.tick();
+  s.pump();
+  const held = s.frontiers.get(2)!.stabilityFrontierUs;
+  t.ok(held < s.delivered.get(1)![0]!.timestampUs, 'frontier stays below an unpersisted payload');
+  for (const m of s.members) m.persisted(v);
+  s.pump();
+  t.equal(s.frontiers.get(3)!.persistedFrontier, v);
+  s.tick();
+  s.pump();
+  t.ok(s.frontiers.get(2)!.stabilityFrontierUs >= s.delivered.get(1)![0]!.timestampUs, 'frontier passes it once persisted');
+});
+
+t.test('ragged trim: wedged members deliver exactly up to the trim and carry undelivered own payloads', async (t) => {
+  const s = shard([1, 2, 3]);
+  for (let k = 0; k < 3; k++) s.members.forEach((m, r) => m.enqueue(Buffer.from(`m${r}-${k}`)));
+  s.pump();
+  // Member 3 sends more, but only member 1 flushes its receipt before everyone wedges.
+  s.members[2]!.enqueue(Buffer.from('late'));
+  s.members[2]!.flush(9e9);
+  s.members.forEach((m) => m.wedge());
+  const counts = s.members.map((m) => m.receivedCounts());
+  const trim = counts[0]!.map((_, r) => Math.min(...counts.map((c) => c[r]!)));
+  for (const m of s.members) {
+    t.ok(m.hasAll(trim));
+    m.deliverTrim(trim);
+  }
+  const seqs = [...s.delivered.values()].map((ds) => ds.map(text));
+  t.same(seqs[1], seqs[0]);
+  t.same(seqs[2], seqs[0]);
+  t.notOk(seqs[0]!.includes('late'), 'a payload not received by everyone is not delivered');
+  t.same(s.members[2]!.carry().resend.map((p) => Buffer.from(p).toString()), ['late'], 'sender re-sends it next view');
+});
