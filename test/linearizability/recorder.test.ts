@@ -2,8 +2,10 @@
  * The history recorder (test/fixtures/history-recorder.ts): which errors are definite outcomes and which
  * are unknown, times on the given clock, calls still running, timeouts.
  */
+import { createServer } from 'node:net';
 import t from 'tap';
 import { ERROR_STATUS, SquallError, type ErrorCode } from '../../src/api/index.js';
+import { SquallClient } from '../../src/client/index.js';
 import { HistoryRecorder, resultOfError } from '../fixtures/history-recorder.js';
 import type { RegisterCall, RegisterResult } from '../fixtures/linearizability.js';
 
@@ -51,7 +53,31 @@ t.test('every error code maps to a definite outcome or to unknown', async (t) =>
   t.same(resultOfError(put, timeout), { type: 'unknown', cause: 'timeout' });
   t.same(resultOfError(put, new DOMException('aborted', 'AbortError')), { type: 'unknown', cause: 'timeout' });
   t.same(resultOfError(put, Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })), { type: 'unknown', cause: 'ECONNRESET' });
+  const refused = (attempts: number): SquallError => new SquallError('unavailable', 'cannot reach', { cause_code: 'ECONNREFUSED', attempts });
+  t.same(resultOfError(put, refused(1)), { type: 'failed', code: 'ECONNREFUSED' }, 'refused on the only attempt: nothing was sent');
+  t.same(resultOfError(put, refused(2)), { type: 'unknown', cause: 'unavailable' }, 'refused on a retry: an earlier attempt may have applied');
+  t.same(
+    resultOfError(put, new SquallError('unavailable', 'cannot reach', { cause_code: 'ECONNRESET', attempts: 1 })),
+    { type: 'unknown', cause: 'unavailable' },
+    'a connection reset after sending: may have applied',
+  );
   t.equal(resultOfError(put, new TypeError('x is not a function')), null, 'a bug in the caller is not an outcome');
+});
+
+t.test('the client on a port nobody listens on: refused, nothing sent, a definite failure', async (t) => {
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = createServer().once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+  const r = new HistoryRecorder();
+  const once = new SquallClient({ url: `http://127.0.0.1:${port}`, retryAttemptsMax: 1 });
+  const twice = new SquallClient({ url: `http://127.0.0.1:${port}`, retryAttemptsMax: 2, retryDelayMs: 1 });
+  t.teardown(() => Promise.all([once.close(), twice.close()]));
+  t.match(await r.put(once, 1, '/p/k', 'v'), { result: { type: 'failed', code: 'ECONNREFUSED' } });
+  t.match(await r.put(twice, 1, '/p/k', 'v'), { result: { type: 'unknown', cause: 'unavailable' }, responseMs: null }, 'with retries the outcome stays unknown');
 });
 
 t.test('record(): answers, definite failures and unknown outcomes, with their times', async (t) => {
