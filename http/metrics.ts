@@ -6,7 +6,6 @@ export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly latency: Histogram<'route'>;
-  readonly writes: Counter<'shard' | 'outcome'>;
 
   constructor(store: Store) {
     collectDefaultMetrics({ register: this.registry, prefix: 'squall_' });
@@ -21,12 +20,6 @@ export class Metrics {
       help: 'HTTP request latency by route (to the response head)',
       labelNames: ['route'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [this.registry],
-    });
-    this.writes = new Counter({
-      name: 'squall_writes_total',
-      help: 'Object writes by shard and outcome',
-      labelNames: ['shard', 'outcome'],
       registers: [this.registry],
     });
     const shardGauge = (name: string, help: string, read: (s: Store['allShards'][number]) => number): void => {
