@@ -103,6 +103,8 @@ export interface ListOptions extends CallOptions {
 export interface BatchOptions extends WriteOptions {
   /** Body encoding; the answer comes back in the same one. Default msgpack. */
   encoding?: BatchEncoding;
+  /** What every write of the batch waits for (Squall-Durability); the server's default depends on the pool type. */
+  durability?: Durability;
 }
 
 export type { BatchEncoding, BatchOpInput, BatchOpResult, TimeArg, WatchChange, WatchOptions };
@@ -329,10 +331,12 @@ export class SquallClient {
     const body = encodeBatch(ops, encoding);
     this.checkBodySize(body.byteLength, 'the batch body');
     const type = BATCH_CONTENT_TYPE[encoding];
+    const headers: Record<string, string> = { 'content-type': type, accept: type, 'squall-request-id': opts?.requestId ?? this.ids.next() };
+    if (opts?.durability !== undefined) headers['squall-durability'] = opts.durability;
     const reply: Reply = await this.http.exchange({
       method: 'POST',
       path: '/v1/batch',
-      headers: { 'content-type': type, accept: type, 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      headers,
       body,
       read: 'bytes',
       signal: opts?.signal,
