@@ -24,7 +24,7 @@ import { fmtNumber, formatMachine, machineInfo, table } from './report.js';
 import { median } from './stats.js';
 import type { KvTarget, Op } from './target.js';
 import { isPeerTarget, targetRegistry } from './targets/registry.js';
-import { batchEntriesFor, keyName, operationFor, randomIndex, requestEntriesFor, tagOf, tagged, writeKeys } from './workload.js';
+import { batchEntriesFor, keyName, operationFor, randomIndex, requestEntriesFor, tagOf, tagged, withRetries, writeKeys } from './workload.js';
 
 export const curveNames = ['history', 'keys', 'size', 'replicas'] as const;
 export type CurveName = (typeof curveNames)[number];
@@ -225,6 +225,14 @@ export const seriesName = (p: Pick<ScalePoint, 'target' | 'batch'>) => `${p.targ
 
 const fmtDuration = (seconds: number) => (seconds < 120 ? `${Math.round(seconds)} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${(seconds / 3600).toFixed(1)} h`);
 
+/**
+ * Tries of each preload request, the pause after the first failure (doubling after each next one): a
+ * preload runs for minutes on a busy machine, where a member may be suspected and the view change answers
+ * the writes in flight 503 "retry". A retried request is written again whole.
+ */
+const preloadAttemptsMax = 5;
+const preloadRetryPauseMs = 1000;
+
 /** Preloads shorter than this show no progress bar (only their start and end lines). */
 const progressBarPutsMin = 10_000;
 
@@ -233,6 +241,7 @@ class Preload {
   readonly #bar;
   readonly #start = performance.now();
   #done = 0;
+  #retries = 0;
   constructor(
     private readonly io: ScaleIo, private readonly stats: PreloadStat[],
     private readonly curve: CurveName, private readonly target: string, private readonly total: number, private readonly how: string, what: string,
@@ -241,6 +250,11 @@ class Preload {
     this.#bar = io.progress && total >= progressBarPutsMin ? progressBar(io.progress, `{bar} {percentage}% | {value}/{total} puts | {rate} puts/s | eta {eta_formatted} | ${target} ${curve}`) : null;
     this.#bar?.start(total, 0, { rate: '—' });
   }
+  /** Logs a failed request that is tried again. */
+  retry(err: unknown, attempt: number, what: string): void {
+    this.#retries++;
+    this.io.log(`${this.target}: ${what} failed (attempt ${attempt} of ${preloadAttemptsMax}), trying again: ${err instanceof Error ? err.message : String(err)}`);
+  }
   add(puts: number): void {
     this.#done += puts;
     this.#bar?.update(this.#done, { rate: Math.round(this.#done / ((performance.now() - this.#start) / 1000)).toLocaleString('en-US') });
@@ -248,7 +262,8 @@ class Preload {
   finish(): PreloadStat {
     this.#bar?.stop();
     const seconds = (performance.now() - this.#start) / 1000;
-    const stat = { curve: this.curve, target: this.target, puts: this.#done, seconds, putsPerS: this.#done / Math.max(seconds, 1e-9), how: this.how };
+    const how = this.#retries ? `${this.how}; ${this.#retries} request${this.#retries === 1 ? '' : 's'} retried` : this.how;
+    const stat = { curve: this.curve, target: this.target, puts: this.#done, seconds, putsPerS: this.#done / Math.max(seconds, 1e-9), how };
     if (this.total > 0) {
       this.stats.push(stat);
       this.io.log(`${this.target}: wrote ${this.#done.toLocaleString('en-US')} puts in ${fmtDuration(seconds)} (${fmtNumber(stat.putsPerS)} puts/s)`);
@@ -314,7 +329,8 @@ export async function historyCurve({ o, io, preloads }: CurveRun, target: KvTarg
       const p = new Preload(io, preloads, 'history', target.name, versions - from, `batches of ${chunk} versions, one at a time`, `versions ${from}..${versions - 1} of one key`);
       for (let first = from; first < versions; first += chunk) {
         const values = Array.from({ length: Math.min(chunk, versions - first) }, (_, i) => tagged(base, first + i));
-        const got = await putVersions(key, values);
+        const got = await withRetries(preloadAttemptsMax, preloadRetryPauseMs, () => putVersions(key, values),
+          (err, attempt) => p.retry(err, attempt, `the batch of versions ${first}..${first + values.length - 1} (some may be written twice: older copies, never read)`));
         if (got.length !== values.length) throw new Error(`${target.name}: putVersions returned ${got.length} refs for ${values.length} values`);
         for (let i = 0; i < got.length; i++) refs[first + i] = got[i];
         p.add(values.length);
@@ -326,7 +342,7 @@ export async function historyCurve({ o, io, preloads }: CurveRun, target: KvTarg
       const writer = async () => {
         while (next < versions) {
           const round = next++;
-          refs[round] = await target.put(key, tagged(base, round));
+          refs[round] = await withRetries(preloadAttemptsMax, preloadRetryPauseMs, () => target.put(key, tagged(base, round)), (err, attempt) => p.retry(err, attempt, `version ${round}`));
           p.add(1);
         }
       };
@@ -375,6 +391,9 @@ export async function keysCurve({ o, io, preloads }: CurveRun, target: KvTarget)
     await writeKeys(target, prefix, from, keys, value, {
       batchEntries,
       concurrency: o.writeConcurrency,
+      attempts: preloadAttemptsMax,
+      retryPauseMs: preloadRetryPauseMs,
+      onRetry: (err, attempt) => p.retry(err, attempt, 'a request'),
       onWritten: (first, count, ref) => {
         for (let i = first; i < first + count; i++) refs[i] = ref;
         p.add(count);

@@ -55,6 +55,22 @@ export function batchEntriesFor(target: KvTarget, valueBytes: number, wanted: nu
   return target.putMany ? requestEntriesFor(target, valueBytes, wanted) : 1;
 }
 
+/**
+ * fn, tried up to `attempts` times with a doubling pause (retryPauseMs, 2×, 4×...) after each failure; the
+ * last failure is thrown. For preloads that run for minutes: a view change answers a write 503 "retry".
+ */
+export async function withRetries<T>(attempts: number, retryPauseMs: number, fn: () => Promise<T>, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, retryPauseMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 export interface WriteKeysOptions {
   /** Entries per request (already within the target's limits, see batchEntriesFor). */
   batchEntries: number;
@@ -62,6 +78,10 @@ export interface WriteKeysOptions {
   concurrency: number;
   /** After each request: the first key index it wrote, how many, and the ref it returned. */
   onWritten(firstKey: number, count: number, ref: unknown): void;
+  /** Tries of each request (default 1: the first failure fails the whole write); a retry rewrites the request's keys. */
+  attempts?: number;
+  retryPauseMs?: number;
+  onRetry?: (err: unknown, attempt: number) => void;
 }
 
 /** Keys prefix-k{from} .. prefix-k{to-1} written once each with `value`, in batches when the target has them. */
@@ -73,9 +93,11 @@ export async function writeKeys(target: KvTarget, prefix: string, from: number, 
       const first = next;
       const count = Math.min(chunk, to - first);
       next += count;
-      const ref = count > 1
-        ? await target.putMany!(Array.from({ length: count }, (_, i) => ({ key: keyName(prefix, first + i), value })))
-        : await target.put(keyName(prefix, first), value);
+      const ref = await withRetries(o.attempts ?? 1, o.retryPauseMs ?? 0, () =>
+        count > 1
+          ? target.putMany!(Array.from({ length: count }, (_, i) => ({ key: keyName(prefix, first + i), value })))
+          : target.put(keyName(prefix, first), value),
+        o.onRetry);
       o.onWritten(first, count, ref);
     }
   };
