@@ -25,6 +25,9 @@ export function svgToPng(svg: string, widthPx = 1200): Buffer {
   return resvg.render().asPng();
 }
 
+/** Widest legend label before Vega cuts it with an ellipsis ("squall-delivered ×100 p99" fits). */
+const legendLabelLimitPx = 400;
+
 /** One point of a curve: x (versions, keys, bytes, replicas) against a latency or throughput. */
 export interface CurvePoint {
   target: string;
@@ -56,8 +59,32 @@ export function latencyCurveSpec(title: string, xTitle: string, points: readonly
       x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false } },
       y: { field: 'ms', type: 'quantitative', title: `latency (ms${yLog ? ', log scale' : ''})`, ...(yLog ? { scale: { type: 'log' } } : {}) },
       // one legend entry per line ("etcd p99"); the dash tells the percentile apart in the plot itself
-      color: { field: 'series', type: 'nominal', title: null },
+      color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: legendLabelLimitPx } },
       strokeDash: { field: 'percentile', type: 'nominal', legend: null },
+    },
+  };
+}
+
+/**
+ * A line chart of throughput (operations/s) against x (linear by default, ticks at the x values of the
+ * points), one colour per target (the series name: e.g. "squall ×100" for batches of 100).
+ */
+export function throughputCurveSpec(title: string, xTitle: string, points: readonly CurvePoint[], scales: { xLog?: boolean; yLog?: boolean } = {}): TopLevelSpec {
+  const { xLog = false, yLog = true } = scales;
+  const values = points.flatMap((p) => (p.ops_per_s === null ? [] : [{ target: p.target, x: p.x, ops: p.ops_per_s }]));
+  const ticks = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 640,
+    height: 360,
+    background: 'white',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false }, axis: { values: ticks } },
+      y: { field: 'ops', type: 'quantitative', title: `operations/s${yLog ? ' (log scale)' : ''}`, ...(yLog ? { scale: { type: 'log' } } : {}) },
+      color: { field: 'target', type: 'nominal', title: null, legend: { labelLimit: legendLabelLimitPx } },
     },
   };
 }

@@ -7,11 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import { measureRun, type Operation, type RunSample } from './closed-loop.js';
 import { entryOverheadBytes, operationFor, preload, type Cell } from './workload.js';
 import { formatSize, parseKvOptions, type KvOptions } from './kv-options.js';
 import { openTargets } from './open-targets.js';
+import { progressBar } from './progress.js';
 import { formatMachine, formatTables, machineInfo, type MachineInfo } from './report.js';
 import { mbPerSecond, median } from './stats.js';
 import type { BenchRow, KvTarget, Op } from './target.js';
@@ -112,10 +113,7 @@ export async function runKv(o: KvOptions, io: KvRunIo): Promise<KvResult> {
     const totalSeconds = cells.length * opened.length * o.runs * runSeconds;
     io.log(`${cells.length} rows × ${opened.length} targets × ${o.runs} runs × ${runSeconds} s ≈ ${Math.ceil(totalSeconds / 60)} min (plus preloading); peers ${peersOrigin}`);
     if (io.progress) {
-      bar = new cliProgress.SingleBar(
-        { format: '{bar} {percentage}% | {value}/{total} s | eta {eta_formatted} | {row}', noTTYOutput: true, notTTYSchedule: 10_000, stream: io.progress, hideCursor: true },
-        cliProgress.Presets.shades_classic,
-      );
+      bar = progressBar(io.progress, '{bar} {percentage}% | {value}/{total} s | eta {eta_formatted} | {row}');
       bar.start(totalSeconds, 0, { row: 'starting' });
     }
     let doneSeconds = 0;

@@ -55,7 +55,7 @@ export async function openTargets(o: OpenTargetsOptions): Promise<OpenedTargets>
   process.once('SIGTERM', onSignal);
   try {
     let squallUrl = o.squallUrl;
-    if (squallUrl === undefined && entries.some(([name]) => name === 'squall')) {
+    if (squallUrl === undefined && entries.some(([, e]) => e.squall)) {
       squall = await startOwnSquall(o.clusterSize, o.log, o.profileDir);
       squallUrl = squall.url;
     }

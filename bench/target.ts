@@ -77,6 +77,11 @@ export interface KvTarget<Ref = unknown> {
   put(key: string, value: Uint8Array): Promise<Ref>;
   /** Several writes in one request (Squall batch, etcd txn, Redis MULTI/EXEC); keys are distinct. */
   putMany?(entries: readonly KeyValue[]): Promise<Ref>;
+  /**
+   * Successive versions of one key in one request, applied in the order given; resolves to the ref of each
+   * (Squall: one batch repeating the key). Targets whose batches cannot repeat a key (etcd txn) leave it out.
+   */
+  putVersions?(key: string, values: readonly Uint8Array[]): Promise<Ref[]>;
   /** The current value, or null if the key has none. */
   get(key: string): Promise<Uint8Array | null>;
   /** The value the key had at ref, or null if it had none. */

@@ -44,31 +44,81 @@ export function tagOf(value: Uint8Array): number | null {
   return value.length >= 4 ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).readUInt32LE(0) : null;
 }
 
+/** Entries of one request to a target: `wanted`, within its batch and request-size limits. */
+export function requestEntriesFor(target: KvTarget, valueBytes: number, wanted: number): number {
+  const limits = target.limits ?? {};
+  return Math.max(1, Math.min(wanted, limits.batchEntriesMax ?? Infinity, Math.floor((limits.requestBytesMax ?? Infinity) / (valueBytes + entryOverheadBytes))));
+}
+
+/** Entries per write request of distinct keys: requestEntriesFor, or 1 when the target has no batch writes. */
+export function batchEntriesFor(target: KvTarget, valueBytes: number, wanted: number): number {
+  return target.putMany ? requestEntriesFor(target, valueBytes, wanted) : 1;
+}
+
+/**
+ * fn, tried up to `attempts` times with a doubling pause (retryPauseMs, 2×, 4×...) after each failure; the
+ * last failure is thrown. For preloads that run for minutes: a view change answers a write 503 "retry".
+ */
+export async function withRetries<T>(attempts: number, retryPauseMs: number, fn: () => Promise<T>, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, retryPauseMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+export interface WriteKeysOptions {
+  /** Entries per request (already within the target's limits, see batchEntriesFor). */
+  batchEntries: number;
+  /** Requests in flight. */
+  concurrency: number;
+  /** After each request: the first key index it wrote, how many, and the ref it returned. */
+  onWritten(firstKey: number, count: number, ref: unknown): void;
+  /** Tries of each request (default 1: the first failure fails the whole write); a retry rewrites the request's keys. */
+  attempts?: number;
+  retryPauseMs?: number;
+  onRetry?: (err: unknown, attempt: number) => void;
+}
+
+/** Keys prefix-k{from} .. prefix-k{to-1} written once each with `value`, in batches when the target has them. */
+export async function writeKeys(target: KvTarget, prefix: string, from: number, to: number, value: Uint8Array, o: WriteKeysOptions): Promise<void> {
+  const chunk = target.putMany ? o.batchEntries : 1;
+  let next = from;
+  const worker = async () => {
+    while (next < to) {
+      const first = next;
+      const count = Math.min(chunk, to - first);
+      next += count;
+      const ref = await withRetries(o.attempts ?? 1, o.retryPauseMs ?? 0, () =>
+        count > 1
+          ? target.putMany!(Array.from({ length: count }, (_, i) => ({ key: keyName(prefix, first + i), value })))
+          : target.put(keyName(prefix, first), value),
+        o.onRetry);
+      o.onWritten(first, count, ref);
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, worker));
+}
+
 /**
  * Keys firstKey .. keys-1 written `versions` times each, in rounds so a key's versions are in order; value
  * round v is tagged v. Returns refs[key - firstKey][round].
  */
 export async function preload(target: KvTarget, prefix: string, keys: number, versions: number, base: Uint8Array, firstKey = 0): Promise<unknown[][]> {
   const refs: unknown[][] = Array.from({ length: keys - firstKey }, () => []);
-  const limits = target.limits ?? {};
-  const chunk = target.putMany
-    ? Math.max(1, Math.min(preloadBatchEntriesMax, limits.batchEntriesMax ?? Infinity, Math.floor((limits.requestBytesMax ?? Infinity) / (base.length + entryOverheadBytes))))
-    : 1;
+  const batchEntries = batchEntriesFor(target, base.length, preloadBatchEntriesMax);
   for (let round = 0; round < versions; round++) {
-    const value = tagged(base, round);
-    const starts = Array.from({ length: Math.ceil((keys - firstKey) / chunk) }, (_, i) => firstKey + i * chunk);
-    let next = 0;
-    const worker = async () => {
-      while (next < starts.length) {
-        const from = starts[next++]!;
-        const indexes = Array.from({ length: Math.min(chunk, keys - from) }, (_, i) => from + i);
-        const ref = target.putMany && indexes.length > 1
-          ? await target.putMany(indexes.map((i) => ({ key: keyName(prefix, i), value })))
-          : await target.put(keyName(prefix, indexes[0]!), value);
-        for (const i of indexes) refs[i - firstKey]![round] = ref;
-      }
-    };
-    await Promise.all(Array.from({ length: preloadConcurrency }, worker));
+    await writeKeys(target, prefix, firstKey, keys, tagged(base, round), {
+      batchEntries,
+      concurrency: preloadConcurrency,
+      onWritten: (first, count, ref) => {
+        for (let i = first; i < first + count; i++) refs[i - firstKey]![round] = ref;
+      },
+    });
   }
   return refs;
 }

@@ -20,8 +20,10 @@ export interface TargetEnv {
 }
 
 export interface TargetEntry {
-  /** The peer system this target talks to, if any. */
+  /** The peer system this target talks to, if any (the target is then a "peer" of Squall). */
   needs?: PeerKind;
+  /** Talks to the Squall cluster (--url, or the one the bench starts). */
+  squall?: boolean;
   /** Not in the default --targets list (another client path to a system already in it). */
   optional?: boolean;
   create(env: TargetEnv): KvTarget;
@@ -33,9 +35,13 @@ function etcdOptions({ peers }: TargetEnv): EtcdTargetOptions {
   return { endpoints: etcd.endpoints, members: etcd.members.length, requestBytesMax: etcd.requestBytesMax, txnOpsMax: etcd.txnOpsMax };
 }
 
-/** Registration order is the default --targets order. 'etcd-json' (the JSON gateway) is not in the default run. */
+/**
+ * Registration order is the default --targets order. Not in the default run: 'squall-delivered' (writes
+ * answered once delivered to every replica, not yet synced) and 'etcd-json' (etcd's JSON gateway).
+ */
 export const targetRegistry: Record<string, TargetEntry> = {
-  squall: { create: (env) => new SquallTarget({ url: env.squallUrl }) },
+  squall: { squall: true, create: (env) => new SquallTarget({ url: env.squallUrl }) },
+  'squall-delivered': { squall: true, optional: true, create: (env) => new SquallTarget({ url: env.squallUrl, name: 'squall-delivered', durability: 'delivered' }) },
   etcd: { needs: 'etcd', create: (env) => new EtcdGrpcTarget(etcdOptions(env)) },
   'etcd-json': { needs: 'etcd', optional: true, create: (env) => new EtcdTarget(etcdOptions(env)) },
   redis: {
@@ -60,4 +66,9 @@ export function resolveTargets(names: readonly string[]): [string, TargetEntry][
     if (!entry) throw new Error(`unknown target '${name}' (registered: ${Object.keys(targetRegistry).join(', ')}; add new ones in bench/targets/registry.ts)`);
     return [name, entry];
   });
+}
+
+/** A target of a peer system (etcd, Redis), as opposed to Squall itself. */
+export function isPeerTarget(name: string): boolean {
+  return targetRegistry[name]?.needs !== undefined;
 }

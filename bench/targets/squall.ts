@@ -1,30 +1,41 @@
 import { isSquallError } from '../../src/api/errors.js';
-import { SquallClient } from '../../src/client/index.js';
+import type { Durability } from '../../src/api/types.js';
+import { SquallClient, type BatchOpResult } from '../../src/client/index.js';
 import type { KeyValue, KvTarget, OpenOptions, TargetLimits } from '../target.js';
 
 /**
- * Squall through its TypeScript client. Keys live in one persistent pool; every write waits for
- * `persisted` (synced to disk on every replica of its shard before the answer). The ref of a write is its
- * timestamp, and a past read is a read "as of" that time (answered from versions stable on every replica).
+ * Squall through its TypeScript client. Keys live in one persistent pool; every write waits for the
+ * durability asked (`persisted` by default: synced to disk on every replica of its shard before the answer;
+ * `delivered`: received by every replica, synced after the answer). The ref of a write is its timestamp,
+ * and a past read is a read "as of" that time (answered from versions stable on every replica). The writes
+ * of one multicast batch share a timestamp: a read at it returns the newest of them.
  */
 export interface SquallTargetOptions {
   url: string;
   pool?: string;
+  /** Name in the tables (default 'squall'). */
+  name?: string;
+  /** What a write waits for (default persisted). */
+  durability?: Durability;
 }
 
 export class SquallTarget implements KvTarget<number> {
-  readonly name = 'squall';
+  readonly name: string;
   /** Set by open() from the cluster's layout: the replicas of the pool's shards. */
-  durability = 'persisted: fsync on every replica before the answer';
+  durability: string;
   readonly readConsistency = { get: 'current value at the serving replica', getPast: 'as of a time, stable on every replica' };
   readonly limits: TargetLimits = { requestBytesMax: 256 * 1024 * 1024, batchEntriesMax: 10_000 };
   readonly #url: string;
   readonly #pool: string;
+  readonly #asked: Durability;
   #client: SquallClient | null = null;
 
   constructor(options: SquallTargetOptions) {
     this.#url = options.url;
     this.#pool = options.pool ?? '/bench';
+    this.#asked = options.durability ?? 'persisted';
+    this.name = options.name ?? 'squall';
+    this.durability = durabilityStatement(this.#asked, null);
   }
 
   async open({ concurrency }: OpenOptions): Promise<void> {
@@ -32,8 +43,7 @@ export class SquallTarget implements KvTarget<number> {
     const pool = await this.#client.createPool(this.#pool, { type: 'persistent' });
     const cluster = await this.#client.cluster();
     const shards = cluster.subgroups.find((s) => s.type === 'persistent' && s.subgroup === pool.subgroup)?.shards ?? [];
-    const replicas = Math.min(...shards.map((s) => s.members.length));
-    this.durability = `persisted: fsync on ${replicas}/${replicas} replica${replicas === 1 ? '' : 's'} before the answer`;
+    this.durability = durabilityStatement(this.#asked, Math.min(...shards.map((s) => s.members.length)));
   }
 
   #key(key: string): string {
@@ -41,21 +51,30 @@ export class SquallTarget implements KvTarget<number> {
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
-    const r = await this.#client!.put(this.#key(key), value, { durability: 'persisted' });
+    const r = await this.#client!.put(this.#key(key), value, { durability: this.#asked });
     return r.timestamp_us;
   }
 
+  #batch(entries: readonly KeyValue[]): Promise<BatchOpResult[]> {
+    return this.#client!.batch(entries.map((e) => ({ op: 'put' as const, key: this.#key(e.key), value: e.value })), { encoding: 'msgpack', durability: this.#asked });
+  }
+
   async putMany(entries: readonly KeyValue[]): Promise<number> {
-    const results = await this.#client!.batch(
-      entries.map((e) => ({ op: 'put' as const, key: this.#key(e.key), value: e.value })),
-      { encoding: 'msgpack' },
-    );
     let ref = 0;
-    for (const r of results) {
-      if (r.status !== 200) throw new Error(`batch put failed: ${r.status} ${r.error?.code}: ${r.error?.message}`);
-      ref = Math.max(ref, r.timestamp_us!);
-    }
+    for (const r of await this.#batch(entries)) ref = Math.max(ref, written(r).timestamp_us!);
     return ref;
+  }
+
+  /** One batch repeating the key: the store applies a shard's ops of a batch in order, as successive versions. */
+  async putVersions(key: string, values: readonly Uint8Array[]): Promise<number[]> {
+    const results = await this.#batch(values.map((value) => ({ key, value })));
+    let version = -1;
+    return results.map((r) => {
+      const w = written(r);
+      if (w.version! <= version) throw new Error(`batch of versions of ${key}: version ${w.version} after ${version} (not applied in order)`);
+      version = w.version!;
+      return w.timestamp_us!;
+    });
   }
 
   async get(key: string): Promise<Uint8Array | null> {
@@ -81,4 +100,14 @@ export class SquallTarget implements KvTarget<number> {
     this.#client = null;
     await c?.close();
   }
+}
+
+function written(r: BatchOpResult): BatchOpResult {
+  if (r.status !== 200) throw new Error(`batch put failed: ${r.status} ${r.error?.code}: ${r.error?.message}`);
+  return r;
+}
+
+function durabilityStatement(asked: Durability, replicas: number | null): string {
+  const on = replicas === null ? 'every replica' : `${replicas}/${replicas} replica${replicas === 1 ? '' : 's'}`;
+  return asked === 'persisted' ? `persisted: fsync on ${on} before the answer` : `delivered: received by ${on} before the answer (fsync after it)`;
 }

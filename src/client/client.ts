@@ -104,6 +104,8 @@ export interface ListOptions extends CallOptions {
 export interface BatchOptions extends WriteOptions {
   /** Body encoding; the answer comes back in the same one. Default msgpack. */
   encoding?: BatchEncoding;
+  /** What every write of the batch waits for (Squall-Durability); the server's default depends on the pool type. */
+  durability?: Durability;
 }
 
 export type { BatchEncoding, BatchOpInput, BatchOpResult, TimeArg, WatchChange, WatchOptions };
@@ -359,7 +361,7 @@ export class SquallClient {
     if (parts.length <= 1) {
       const body = encodeBatch(ops, encoding);
       this.checkBodySize(body.byteLength, 'the batch body');
-      return this.sendBatch(body, ops.length, encoding, id, parts[0], opts?.signal);
+      return this.sendBatch(body, ops.length, encoding, id, parts[0], opts);
     }
     // Every part is encoded and checked before any is sent.
     const bodies = parts.map((part) => {
@@ -372,7 +374,7 @@ export class SquallClient {
       parts.map(async (part, i) => {
         let partResults: BatchOpResult[];
         try {
-          partResults = await this.sendBatch(bodies[i]!, part.ops.length, encoding, `${id}/${part.name}`, part, opts?.signal);
+          partResults = await this.sendBatch(bodies[i]!, part.ops.length, encoding, `${id}/${part.name}`, part, opts);
         } catch (e) {
           if (!(e instanceof SquallError)) throw e;
           const error = e.toBody().error;
@@ -391,18 +393,20 @@ export class SquallClient {
     encoding: BatchEncoding,
     requestId: string,
     part: BatchPart | undefined,
-    signal: AbortSignal | undefined,
+    opts: BatchOptions | undefined,
   ): Promise<BatchOpResult[]> {
     const type = BATCH_CONTENT_TYPE[encoding];
+    const headers: Record<string, string> = { 'content-type': type, accept: type, 'squall-request-id': requestId };
+    if (opts?.durability !== undefined) headers['squall-durability'] = opts.durability;
     const reply: Reply = await this.http.exchange({
       method: 'POST',
       path: '/v1/batch',
       shard: part?.shard,
       write: part?.write ?? true,
-      headers: { 'content-type': type, accept: type, 'squall-request-id': requestId },
+      headers,
       body,
       read: 'bytes',
-      signal,
+      signal: opts?.signal,
     });
     const ct = reply.headers['content-type'];
     return decodeBatchResults(reply.data as Buffer, typeof ct === 'string' ? ct : undefined, opsCount);

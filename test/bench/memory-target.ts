@@ -63,3 +63,20 @@ export class PlainMemoryTarget implements KvTarget<undefined> {
   }
   async close(): Promise<void> {}
 }
+
+/**
+ * The same with versions of one key in one request, like Squall's batches: every version of a request
+ * gets the same revision (Squall stamps a multicast batch with one time), and a read at it returns the
+ * newest of them.
+ */
+export class VersionedMemoryTarget extends MemoryTarget {
+  requests = 0;
+  async putVersions(key: string, values: readonly Uint8Array[]): Promise<number[]> {
+    this.requests++;
+    const revision = ++this.revision;
+    const list = this.history.get(key) ?? [];
+    for (const value of values) list.push({ revision, value: Uint8Array.from(value) });
+    this.history.set(key, list);
+    return values.map(() => revision);
+  }
+}

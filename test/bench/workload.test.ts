@@ -1,5 +1,5 @@
 import t from 'tap';
-import { operationFor, preload, tagged, tagOf } from '../../bench/workload.js';
+import { operationFor, preload, tagged, tagOf, withRetries, writeKeys } from '../../bench/workload.js';
 import { MemoryTarget, PlainMemoryTarget } from './memory-target.js';
 
 const base = new Uint8Array(64).fill(7);
@@ -62,4 +62,29 @@ t.test('a target that answers the current value for a past ref is caught', async
   let caught = 0;
   for (let i = 0; i < 40; i++) await getPast().catch(() => caught++);
   t.ok(caught > 0, `wrong versions detected (${caught} of 40; 1 in 5 reads asks for the latest)`);
+});
+
+t.test('a request that fails is tried again, up to the attempts asked, then its error is thrown', async (t) => {
+  let calls = 0;
+  const retried: number[] = [];
+  t.equal(await withRetries(3, 1, async () => (++calls < 3 ? Promise.reject(new Error(`no ${calls}`)) : 'done'), (_e, attempt) => retried.push(attempt)), 'done');
+  t.same(retried, [1, 2]);
+  calls = 0;
+  await t.rejects(withRetries(2, 1, async () => Promise.reject(new Error(`no ${++calls}`))), { message: 'no 2' });
+  t.equal(calls, 2);
+});
+
+t.test('writeKeys rewrites a batch that failed (a view change answers 503 retry) and reports each request once', async (t) => {
+  const target = new MemoryTarget('m');
+  const putMany = target.putMany.bind(target);
+  let failures = 1;
+  target.putMany = async (entries) => (failures-- > 0 ? Promise.reject(new Error('503 view_change')) : putMany(entries));
+  const written: [number, number][] = [];
+  const retries: string[] = [];
+  await writeKeys(target, 'r', 0, 25, base, { batchEntries: 10, concurrency: 1, attempts: 2, onWritten: (first, count) => written.push([first, count]), onRetry: (e) => retries.push((e as Error).message) });
+  t.same(written, [[0, 10], [10, 10], [20, 5]]);
+  t.same(retries, ['503 view_change']);
+  t.equal(target.history.size, 25);
+  failures = 2;
+  await t.rejects(writeKeys(target, 'r', 0, 10, base, { batchEntries: 10, concurrency: 1, attempts: 2, onWritten: () => {} }), { message: '503 view_change' }, 'not forever');
 });

@@ -68,6 +68,14 @@ t.test('ops already in wire form are packed as given; the caller keeps its objec
   t.equal(JSON.stringify(list), copy, 'not rewritten in place');
 });
 
+t.test('durability is sent for every write of the batch only when asked', async (t) => {
+  const { client, fake } = await withPool(t);
+  await client.batch([{ op: 'put', key: '/p/a', value: 'x' }]);
+  t.equal(fake.requestsTo('POST', '/v1/batch').at(-1)!.headers['squall-durability'], undefined, 'the server default');
+  await client.batch([{ op: 'put', key: '/p/a', value: 'y' }], { durability: 'delivered' });
+  t.equal(fake.requestsTo('POST', '/v1/batch').at(-1)!.headers['squall-durability'], 'delivered');
+});
+
 t.test('a batch answer that does not match the ops is an error', async (t) => {
   const { client, fake } = await withPool(t);
   fake.fault({ kind: 'answer', method: 'POST', status: 200, body: JSON.stringify({ results: [] }) });
