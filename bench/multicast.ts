@@ -123,7 +123,7 @@ export async function main(argv: string[]): Promise<void> {
   const cluster = await ProcCluster.create(
     members,
     { heartbeatPeriodMs: 100, suspectAfterMissedHeartbeats: 100, maxPayloadBytes: Math.max(size, 1024), ...tuning },
-    'bench',
+    { mode: 'bench' },
   );
   const cleanup = (): void => void cluster.close();
   process.once('SIGINT', cleanup);
