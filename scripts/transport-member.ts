@@ -365,5 +365,8 @@ process.on('message', (raw: unknown) => {
   }
 });
 
+// The parent is gone (its IPC channel closed): nobody will stop this member, so it stops itself.
+process.on('disconnect', () => void member.close().finally(() => process.exit(0)));
+
 await member.start();
 send({ ev: 'ready', port: tcp!.port });
