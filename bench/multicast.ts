@@ -2,19 +2,30 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError } from 'commander';
 import { ProcCluster } from '../scripts/proc-cluster.js';
+import { FABRIC_PROVIDERS, loadFabricAddon, type FabricProvider } from '../src/transport/fabric/addon.js';
+import type { TransportChoiceInput } from '../src/transport/transport-choice.js';
+import { formatSize, parseList, parsePositiveInt, parsePositiveNumber, parseSize } from './kv-options.js';
+import { fmtNumber, fmtRatio, table } from './report.js';
+import { median, ratio } from './stats.js';
 
 /**
- * `npm run bench -- multicast --members 3 --senders all|half|one --size BYTES --seconds S [--json FILE]`
+ * `npm run bench -- multicast --members 3 --senders all|half|one --size BYTES --seconds S [--json FILE]
+ *    [--transport tcp,fabric --provider shm,tcp] [--runs N]`
  *
- * The analogue of Derecho's bandwidth_test: members as separate processes on 127.0.0.1 over the TCP
- * driver, one shard holding every member, the chosen senders streaming payloads of SIZE bytes as fast as
- * their windows allow. Each member counts what it delivers during the measured window (after a warm-up)
- * and the delivery latency of every payload (send time stamped in the payload; CLOCK_MONOTONIC is shared
- * by processes on one machine). Also measures the machine's loopback TCP throughput in the same run (one
- * stream between two processes) as the physical reference. Figures are medians over members.
+ * The analogue of Derecho's bandwidth_test: members as separate processes on 127.0.0.1, one shard holding
+ * every member, the chosen senders streaming payloads of SIZE bytes as fast as their windows allow. Each
+ * member counts what it delivers during the measured window (after a warm-up) and the delivery latency of
+ * every payload (send time stamped in the payload; CLOCK_MONOTONIC is shared by processes on one machine).
+ * Also measures the machine's loopback TCP throughput in the same invocation (one stream between two
+ * processes) as the physical reference. A run's figures are medians over members; a row's, medians over runs.
+ *
+ * Transports: `tcp` is the TypeScript TCP driver; `fabric` the native data plane once per --provider (the TCP
+ * driver then only carries links and the address exchange). Every (size, transport) pair gets a fresh
+ * group per run, and runs are interleaved (run 1 of every transport, then run 2, ...) so a change in the
+ * machine's load hits all transports alike. `×tcp` is the row's delivered throughput over the TCP driver's.
  */
 
 interface Result {
@@ -26,13 +37,41 @@ interface Result {
   latency_p50_us: number;
   latency_p99_us: number;
   loopback_gb_per_s: number;
+  transport: 'tcp' | 'fabric';
+  /** The libfabric provider (fabric only). */
+  provider: FabricProvider | null;
+  runs: number;
+  /** User + system CPU of one member process, % of a core (median over members and runs). */
+  cpu_pct_per_member: number;
+  /** View changes during the measured windows (any is a disturbed measurement). */
+  view_changes: number;
+  /** delivered_gb_per_s over the TCP driver's at this size, in this invocation (null for tcp, or without it). */
+  vs_tcp: number | null;
+  /** 1-minute load average at the end of the row's last run. */
+  load_1m: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+/** One run's figures: medians over members. */
+interface RunFigures {
+  msgsPerS: number;
+  gbPerS: number;
+  p50: number;
+  p99: number;
+  cpuPct: number;
+  viewChanges: number;
+}
+
+interface TransportCase {
+  label: string;
+  transport: 'tcp' | 'fabric';
+  provider: FabricProvider | null;
+  choice: TransportChoiceInput;
+}
+
+/** Shm files of bench members start with this (removed for dead members when a group closes). */
+const BENCH_SHM_PREFIX = 'sqbench';
+
+const mid = (xs: readonly number[]): number => median(xs) ?? 0;
 
 /** One TCP stream between this process and a child sink for `seconds`: bytes per second. */
 async function loopbackBytesPerSecond(seconds: number): Promise<number> {
@@ -79,51 +118,54 @@ async function loopbackBytesPerSecond(seconds: number): Promise<number> {
   }
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      members: { type: 'string', default: '3' },
-      senders: { type: 'string', default: 'all' },
-      size: { type: 'string', default: '100' },
-      seconds: { type: 'string', default: '5' },
-      warmup: { type: 'string', default: '2' },
-      window: { type: 'string' },
-      'batch-bytes': { type: 'string' },
-      'window-bytes': { type: 'string' },
-      json: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(
-      'usage: npm run bench -- multicast --members N --senders all|half|one --size BYTES --seconds S [--warmup S]\n' +
-        '       [--window PAYLOADS] [--window-bytes B] [--batch-bytes B] [--json FILE]\n',
-    );
-    return;
-  }
-  const members = Number(values.members);
-  const size = Number(values.size);
-  const seconds = Number(values.seconds);
-  const warmup = Number(values.warmup);
-  const senders = values.senders!;
-  if (!['all', 'half', 'one'].includes(senders)) throw new Error(`--senders must be all, half or one (got ${senders})`);
-  if (!(members >= 1 && size >= 8 && seconds > 0)) throw new Error('--members ≥ 1, --size ≥ 8 (the payload carries its send time), --seconds > 0');
-  const senderCount = senders === 'all' ? members : senders === 'half' ? Math.ceil(members / 2) : 1;
+function multicastCommand(): Command {
+  const choice = (allowed: readonly string[], what: string) => (item: string) => {
+    if (!allowed.includes(item)) throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')} (got ${item})`);
+    return item;
+  };
+  return new Command('multicast')
+    .description('ordered multicast throughput and latency between member processes on 127.0.0.1')
+    .option('--members <n>', 'member processes (one shard holds them all)', parsePositiveInt, 3)
+    .option('--senders <which>', 'all, half or one of the members send', choice(['all', 'half', 'one'], '--senders'), 'all')
+    .option('--size <list>', 'payload sizes in bytes (100, 10KiB, 1MiB, ...; at least 8: the payload carries its send time)', parseList(parseSize), [100])
+    .option('--transport <list>', 'tcp (the TypeScript TCP driver) and/or fabric (the native data plane, per --provider)', parseList(choice(['tcp', 'fabric'], '--transport')), ['tcp'])
+    .option('--provider <list>', `libfabric providers for --transport fabric (${FABRIC_PROVIDERS.join(', ')})`, parseList(choice(FABRIC_PROVIDERS, '--provider')), ['shm', 'tcp'])
+    .option('--seconds <s>', 'measured seconds per run', parsePositiveNumber, 5)
+    .option('--warmup <s>', 'unmeasured seconds before each measurement', parsePositiveNumber, 2)
+    .option('--runs <n>', 'runs per size and transport, interleaved (medians are reported)', parsePositiveInt, 1)
+    .option('--window <payloads>', "the group's windowPayloads (default: the group config's)", parsePositiveInt)
+    .option('--window-bytes <bytes>', "the group's windowBytes", parseSize)
+    .option('--batch-bytes <bytes>', "the group's batchBytesMax", parseSize)
+    .option('--json <file>', 'write the result: one object for a single row (issue 3 format), else an array of rows');
+}
 
-  process.stderr.write(`load: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.availableParallelism()} cores)\n`);
-  process.stderr.write('measuring loopback TCP throughput (2 s)...\n');
-  const loopback = await loopbackBytesPerSecond(2);
+interface MulticastOptions {
+  members: number;
+  senders: 'all' | 'half' | 'one';
+  size: number[];
+  transport: Array<'tcp' | 'fabric'>;
+  provider: FabricProvider[];
+  seconds: number;
+  warmup: number;
+  runs: number;
+  window?: number;
+  windowBytes?: number;
+  batchBytes?: number;
+  json?: string;
+}
 
+/** A fresh group on `transport`: form it, measure once, close it (every process killed by pid). */
+async function runOnce(o: MulticastOptions, size: number, c: TransportCase, run: number): Promise<RunFigures> {
+  const senderCount = o.senders === 'all' ? o.members : o.senders === 'half' ? Math.ceil(o.members / 2) : 1;
   // The group's configuration defaults, unless --window / --window-bytes / --batch-bytes say otherwise.
   const tuning: Record<string, number> = {};
-  if (values.window) tuning.windowPayloads = Number(values.window);
-  if (values['window-bytes']) tuning.windowBytes = Number(values['window-bytes']);
-  if (values['batch-bytes']) tuning.batchBytesMax = Number(values['batch-bytes']);
+  if (o.window !== undefined) tuning.windowPayloads = o.window;
+  if (o.windowBytes !== undefined) tuning.windowBytes = o.windowBytes;
+  if (o.batchBytes !== undefined) tuning.batchBytesMax = o.batchBytes;
   const cluster = await ProcCluster.create(
-    members,
+    o.members,
     { heartbeatPeriodMs: 100, suspectAfterMissedHeartbeats: 100, maxPayloadBytes: Math.max(size, 1024), ...tuning },
-    'bench',
+    { mode: 'bench', transport: c.choice },
   );
   const cleanup = (): void => void cluster.close();
   process.once('SIGINT', cleanup);
@@ -133,19 +175,25 @@ export async function main(argv: string[]): Promise<void> {
     await cluster.waitFor('the group to form', 60_000, () => cluster.agreedView(ids, ids));
     const sending = new Set(ids.slice(0, senderCount));
     const before = new Map(ids.map((id) => [id, cluster.members.get(id)!.events.length]));
-    for (const id of ids) cluster.send(id, { cmd: 'bench', size, seconds, warmupSeconds: warmup, send: sending.has(id) });
+    for (const id of ids) cluster.send(id, { cmd: 'bench', size, seconds: o.seconds, warmupSeconds: o.warmup, send: sending.has(id) });
     const bar = new cliProgress.SingleBar(
-      { format: ' multicast {bar} {value}/{total} s', noTTYOutput: true, notTTYSchedule: 1000 },
+      { format: ` ${formatSize(size)} ${c.label} run ${run}/${o.runs} {bar} {value}/{total} s`, noTTYOutput: true, notTTYSchedule: 1000 },
       cliProgress.Presets.shades_classic,
     );
-    const total = Math.ceil(warmup + seconds);
+    const total = Math.ceil(o.warmup + o.seconds);
     bar.start(total, 0);
     const ticker = setInterval(() => bar.increment(), 1000);
-    const reports = await cluster.waitFor('every member to report', (warmup + seconds) * 1000 + 60_000, () => {
-      const out = ids.map((id) => cluster.members.get(id)!.events.slice(before.get(id)).find((e) => e.ev === 'bench'));
-      return out.every((e) => e !== undefined) ? (out as Array<Record<string, number>>) : undefined;
-    }, 100);
-    clearInterval(ticker);
+    const reports = await cluster
+      .waitFor(
+        'every member to report',
+        (o.warmup + o.seconds) * 1000 + 60_000,
+        () => {
+          const out = ids.map((id) => cluster.members.get(id)!.events.slice(before.get(id)).find((e) => e.ev === 'bench'));
+          return out.every((e) => e !== undefined) ? (out as Array<Record<string, number>>) : undefined;
+        },
+        100,
+      )
+      .finally(() => clearInterval(ticker));
     bar.update(total);
     bar.stop();
     const perMember = reports.map((r, i) => ({
@@ -154,34 +202,105 @@ export async function main(argv: string[]): Promise<void> {
       gbPerS: r.bytes! / r.seconds! / 1e9,
       p50: r.p50!,
       p99: r.p99!,
-      cpu: `${r.cpuUserPct}% user ${r.cpuSystemPct}% sys`,
+      cpuUser: r.cpuUserPct!,
+      cpuSystem: r.cpuSystemPct!,
       viewChanges: r.viewChanges!,
     }));
     for (const m of perMember) {
       process.stdout.write(
-        `member ${m.id}${sending.has(m.id) ? ' (sender)' : ''}: ${Math.round(m.msgsPerS).toLocaleString('en')} msgs/s, ` +
-          `${m.gbPerS.toFixed(3)} GB/s, latency p50 ${m.p50} µs, p99 ${m.p99} µs, cpu ${m.cpu}` +
+        `  ${formatSize(size)} ${c.label} run ${run}: member ${m.id}${sending.has(m.id) ? ' (sender)' : ''}: ${Math.round(m.msgsPerS).toLocaleString('en')} msgs/s, ` +
+          `${m.gbPerS.toFixed(3)} GB/s, latency p50 ${m.p50} µs, p99 ${m.p99} µs, cpu ${m.cpuUser}% user ${m.cpuSystem}% sys` +
           `${m.viewChanges > 0 ? `, ${m.viewChanges} view changes` : ''}\n`,
       );
     }
-    const result: Result = {
-      members,
-      senders,
-      size_bytes: size,
-      delivered_msgs_per_s: Math.round(median(perMember.map((m) => m.msgsPerS))),
-      delivered_gb_per_s: Number(median(perMember.map((m) => m.gbPerS)).toFixed(4)),
-      latency_p50_us: median(perMember.map((m) => m.p50)),
-      latency_p99_us: median(perMember.map((m) => m.p99)),
-      loopback_gb_per_s: Number((loopback / 1e9).toFixed(3)),
+    return {
+      msgsPerS: mid(perMember.map((m) => m.msgsPerS)),
+      gbPerS: mid(perMember.map((m) => m.gbPerS)),
+      p50: mid(perMember.map((m) => m.p50)),
+      p99: mid(perMember.map((m) => m.p99)),
+      cpuPct: mid(perMember.map((m) => m.cpuUser + m.cpuSystem)),
+      viewChanges: Math.max(...perMember.map((m) => m.viewChanges)),
     };
-    process.stdout.write(
-      `${members} members, ${senders} senders, ${size} B: ${result.delivered_msgs_per_s.toLocaleString('en')} msgs/s, ` +
-        `${result.delivered_gb_per_s} GB/s delivered (median over members), latency p50 ${result.latency_p50_us} µs p99 ${result.latency_p99_us} µs; ` +
-        `loopback TCP ${result.loopback_gb_per_s} GB/s\n`,
-    );
-    if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     await cluster.close();
     process.off('SIGINT', cleanup);
   }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const command = multicastCommand();
+  command.parse(argv, { from: 'user' });
+  const o = command.opts<MulticastOptions>();
+  if (o.size.some((s) => s < 8)) command.error('error: --size: at least 8 bytes (the payload carries its send time)');
+  const cases: TransportCase[] = [];
+  for (const t of o.transport) {
+    if (t === 'tcp') cases.push({ label: 'tcp', transport: 'tcp', provider: null, choice: { kind: 'tcp' } });
+    else for (const p of o.provider) cases.push({ label: `fabric ${p}`, transport: 'fabric', provider: p, choice: { kind: 'fabric', provider: p, shmPrefix: BENCH_SHM_PREFIX } });
+  }
+  // Asking for fabric without the addon fails here, with how to build it.
+  if (cases.some((c) => c.transport === 'fabric')) loadFabricAddon();
+
+  const loadText = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  process.stderr.write(`load: ${loadText()} (${os.availableParallelism()} cores)\n`);
+  process.stderr.write('measuring loopback TCP throughput (2 s)...\n');
+  const loopbackGbPerS = Number(((await loopbackBytesPerSecond(2)) / 1e9).toFixed(3));
+
+  const results: Result[] = [];
+  const tables: string[] = [];
+  for (const size of o.size) {
+    const samples = new Map<string, RunFigures[]>(cases.map((c) => [c.label, []]));
+    for (let run = 1; run <= o.runs; run++) {
+      for (const c of cases) samples.get(c.label)!.push(await runOnce(o, size, c, run));
+    }
+    const load1m = os.loadavg()[0] ?? 0;
+    const rows = cases.map((c): Result => {
+      const s = samples.get(c.label)!;
+      return {
+        members: o.members,
+        senders: o.senders,
+        size_bytes: size,
+        delivered_msgs_per_s: Math.round(mid(s.map((x) => x.msgsPerS))),
+        delivered_gb_per_s: Number(mid(s.map((x) => x.gbPerS)).toFixed(4)),
+        latency_p50_us: mid(s.map((x) => x.p50)),
+        latency_p99_us: mid(s.map((x) => x.p99)),
+        loopback_gb_per_s: loopbackGbPerS,
+        transport: c.transport,
+        provider: c.provider,
+        runs: o.runs,
+        cpu_pct_per_member: Math.round(mid(s.map((x) => x.cpuPct))),
+        view_changes: s.reduce((n, x) => n + x.viewChanges, 0),
+        vs_tcp: null,
+        load_1m: Number(load1m.toFixed(2)),
+      };
+    });
+    const tcpRow = rows.find((r) => r.transport === 'tcp');
+    for (const r of rows) {
+      if (r !== tcpRow && tcpRow) {
+        const x = ratio(r.delivered_gb_per_s, tcpRow.delivered_gb_per_s);
+        r.vs_tcp = x === null ? null : Number(x.toFixed(2));
+      }
+    }
+    results.push(...rows);
+    const text = [
+      `== ${o.members} members, ${o.senders} senders, ${formatSize(size)} (medians of ${o.runs} run${o.runs > 1 ? 's' : ''}; load ${loadText()})`,
+      table(
+        ['transport', 'msgs/s', 'GB/s', 'p50 µs', 'p99 µs', 'cpu/member %', 'view changes', '×tcp'],
+        rows.map((r) => [
+          r.provider === null ? r.transport : `${r.transport} ${r.provider}`,
+          fmtNumber(r.delivered_msgs_per_s),
+          fmtNumber(r.delivered_gb_per_s),
+          fmtNumber(r.latency_p50_us),
+          fmtNumber(r.latency_p99_us),
+          String(r.cpu_pct_per_member),
+          String(r.view_changes),
+          r.transport === 'tcp' ? '' : fmtRatio(r.vs_tcp),
+        ]),
+      ),
+      `loopback TCP (one node:net stream, this invocation): ${loopbackGbPerS} GB/s`,
+    ].join('\n');
+    tables.push(text);
+    process.stdout.write(`${text}\n`);
+  }
+  if (tables.length > 1) process.stdout.write(`\n${tables.join('\n\n')}\n`);
+  if (o.json) writeFileSync(o.json, `${JSON.stringify(results.length === 1 ? results[0] : results, null, 2)}\n`);
 }

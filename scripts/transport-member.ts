@@ -4,27 +4,33 @@ import hdr from 'hdr-histogram-js';
 import { pack, unpack } from 'msgpackr';
 import { createLogger } from '../src/log.js';
 import { parseGroupConfig } from '../src/transport/config.js';
-import type { DriverListener } from '../src/transport/driver.js';
+import type { DriverListener, TransportDriver } from '../src/transport/driver.js';
 import { GroupMember } from '../src/transport/member.js';
 import type { Delivered } from '../src/transport/ordered-shard.js';
 import type { ReplicatedShard } from '../src/transport/replicated-shard.js';
 import { MemoryTransportStorage, type StateTransfer, type StateTransferHooks } from '../src/transport/storage.js';
 import { TcpDriver } from '../src/transport/tcp-driver.js';
+import { FabricDriver } from '../src/transport/fabric/fabric-driver.js';
+import { createTransportDriver, parseTransport } from '../src/transport/transport-choice.js';
 
 /**
- * One group member as its own process over TCP, driven by its parent through IPC (the multi-process
- * tests and the multicast bench). It keeps state in memory only (a restarted process joins afresh).
+ * One group member as its own process, driven by its parent through IPC (the multi-process tests and the
+ * multicast bench). It keeps state in memory only (a restarted process joins afresh). Its frames travel
+ * over the transport chosen by --transport (transport-choice.ts; default {"kind":"tcp"}, the TCP driver;
+ * {"kind":"fabric","provider":...} the native data plane, with the TCP driver as its control link).
  *
  *   node --import tsx scripts/transport-member.ts --config '<GroupConfigInput JSON>' --id N [--join] [--mode log|bench]
+ *     [--transport '<transport JSON>']
  *
  * mode "log" keeps every delivered payload in an in-memory log per shard (digests, state transfer);
  * mode "bench" only counts deliveries and records latencies (payloads carry their send time).
  *
- * Parent → child: {cmd: 'stream', shard, size, count?, seconds?} | {cmd: 'digest'} | {cmd: 'bench',
+ * Parent → child: {cmd: 'stream', shard, size, count?, seconds?} | {cmd: 'digest'} | {cmd: 'describe'} | {cmd: 'bench',
  *   shard, size, seconds, send, warmupSeconds} | {cmd: 'exit'}
  * Child → parent: {ev: 'ready', port} | {ev: 'view', vid, members, active} | {ev: 'stopped', kind, reason}
  *   | {ev: 'linkUp', peer, incarnation} | {ev: 'linkDown', peer} (the driver's link events, as the core sees them)
- *   | {ev: 'streamed', sent} | {ev: 'digest', ...} | {ev: 'bench', ...} | {ev: 'fatal', message}
+ *   | {ev: 'streamed', sent} | {ev: 'digest', ...} | {ev: 'describe', state} | {ev: 'bench', ...} | {ev: 'fatal', message}
+ *   (digest and bench carry `fabric`, the data plane's native counters, when the transport is fabric)
  */
 
 const { values } = parseArgs({
@@ -33,6 +39,7 @@ const { values } = parseArgs({
     id: { type: 'string' },
     join: { type: 'boolean', default: false },
     mode: { type: 'string', default: 'log' },
+    transport: { type: 'string' },
   },
 });
 const config = parseGroupConfig(JSON.parse(values.config!));
@@ -81,37 +88,67 @@ let measuring = false;
 let measuredCount = 0;
 let measuredBytes = 0;
 const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+/** The send time in a bench payload's first 8 bytes (float64 LE); payloads are Buffers or plain Uint8Arrays. */
+const stampF64 = new Float64Array(1);
+const stampBytes = new Uint8Array(stampF64.buffer);
+const stampOf = (p: Uint8Array): number => {
+  for (let i = 0; i < 8; i++) stampBytes[i] = p[i]!;
+  return stampF64[0]!;
+};
 // CLOCK_MONOTONIC in µs (shared by the processes of one machine), without BigInt arithmetic.
 const nowUs = (): number => {
   const [s, ns] = process.hrtime();
   return s * 1e6 + ns / 1000;
 };
 
-/** The TCP driver with its link events also reported to the parent (tests check a calm start has no flaps). */
-class LinkReportingDriver extends TcpDriver {
-  override start(listener: DriverListener): Promise<void> {
-    return super.start({
-      frame: listener.frame.bind(listener),
-      linkUp: (peer, incarnation) => {
-        send({ ev: 'linkUp', peer, incarnation });
-        listener.linkUp(peer, incarnation);
-      },
-      linkDown: (peer) => {
-        send({ ev: 'linkDown', peer });
-        listener.linkDown(peer);
-      },
-    });
-  }
+/**
+ * `driver` with its link events also reported to `observer` before the core sees them (the tests check
+ * that a calm start has no flaps). Wraps the listener, so it works for any driver: under fabric it reports
+ * the fabric links the core sees, not the control links below them.
+ */
+function observeLinks(driver: TransportDriver, observer: Pick<DriverListener, 'linkUp' | 'linkDown'>): TransportDriver {
+  return {
+    selfId: driver.selfId,
+    start: (listener) =>
+      driver.start({
+        frame: (from, frame) => listener.frame(from, frame),
+        linkUp: (peer, incarnation) => {
+          observer.linkUp(peer, incarnation);
+          listener.linkUp(peer, incarnation);
+        },
+        linkDown: (peer) => {
+          observer.linkDown(peer);
+          listener.linkDown(peer);
+        },
+      }),
+    setPeers: (peers) => driver.setPeers(peers),
+    push: (to, parts) => driver.push(to, parts),
+    flush: () => driver.flush(),
+    close: () => driver.close(),
+  };
 }
 
-const driver = new LinkReportingDriver({
+let tcp: TcpDriver | undefined;
+const choice = parseTransport(values.transport === undefined ? undefined : JSON.parse(values.transport));
+const transport = createTransportDriver(choice, {
   selfId,
-  incarnation: Number(process.hrtime.bigint() % 2_000_000_000n) + 1,
-  groupName: config.groupName,
-  listenHost: me.host,
-  listenPort: me.port,
   log,
+  tcpDriver: () =>
+    (tcp = new TcpDriver({
+      selfId,
+      incarnation: Number(process.hrtime.bigint() % 2_000_000_000n) + 1,
+      groupName: config.groupName,
+      listenHost: me.host,
+      listenPort: me.port,
+      log,
+    })),
 });
+const driver = observeLinks(transport, {
+  linkUp: (peer, incarnation) => send({ ev: 'linkUp', peer, incarnation }),
+  linkDown: (peer) => send({ ev: 'linkDown', peer }),
+});
+/** The data plane's native counters (fabric only), reported with digests and bench results. */
+const fabricStats = (): Record<string, unknown> => (transport instanceof FabricDriver ? { fabric: transport.stats() } : {});
 const member = new GroupMember({
   config,
   selfId,
@@ -152,21 +189,28 @@ for (const shard of member.shards) {
         for (const d of batch) {
           measuredCount++;
           measuredBytes += d.payload.length;
-          // Payloads here are Buffers (received frames and own sends); the first 8 bytes are the send time.
-          const sentUs = (d.payload as Buffer).readDoubleLE(0);
+          const sentUs = stampOf(d.payload);
           if (sentUs > 0) histogram.recordValue(Math.max(1, now - sentUs));
         }
       }
       persisted(shard, batch);
     },
     frontiers: () => {},
-    writable: () => wake(),
+    writable: () => {
+      wake();
+      scheduleRetry(shard);
+    },
     // A shard turning active after its state transfer is reported like a view change.
-    viewChanged: () => reportView(),
+    viewChanged: () => {
+      reportView();
+      scheduleRetry(shard);
+    },
     // Payloads this member accepted but will never see delivered (it left the shard): like a client,
-    // send them again once it orders the shard again.
+    // send them again once it orders the shard again (whether or not a pump still runs).
     dropped: (payloads) => {
-      for (const p of payloads) retry.push(p);
+      send({ ev: 'dropped', shard: shard.name, count: payloads.length });
+      retryOf(shard).push(...payloads);
+      scheduleRetry(shard);
       wake();
     },
   });
@@ -185,7 +229,30 @@ function reportView(): void {
 }
 
 /** Payloads dropped when this member left a shard, to send again (what a retrying client does). */
-const retry: Uint8Array[] = [];
+const retries = new Map<ReplicatedShard, Uint8Array[]>();
+const retryOf = (shard: ReplicatedShard): Uint8Array[] => {
+  let r = retries.get(shard);
+  if (!r) retries.set(shard, (r = []));
+  return r;
+};
+/** Sends what waits for a retry while the shard takes it. */
+function drainRetry(shard: ReplicatedShard): void {
+  const retry = retryOf(shard);
+  while (retry.length > 0 && shard.active) {
+    let ok = false;
+    try {
+      ok = shard.send(retry[0]!);
+    } catch {
+      ok = false;
+    }
+    if (!ok) break;
+    retry.shift();
+  }
+}
+/** Drains outside the core's callbacks (writable and viewChanged call again while anything is left). */
+function scheduleRetry(shard: ReplicatedShard): void {
+  if (retryOf(shard).length > 0) setImmediate(() => drainRetry(shard));
+}
 let waiting: (() => void) | null = null;
 function wake(): void {
   const w = waiting;
@@ -202,16 +269,7 @@ async function pump(shard: ReplicatedShard, size: number, stop: (sent: number) =
       await new Promise((r) => setTimeout(r, 20));
       continue;
     }
-    while (retry.length > 0 && shard.active) {
-      let ok = false;
-      try {
-        ok = shard.send(retry[0]!);
-      } catch {
-        ok = false;
-      }
-      if (!ok) break;
-      retry.shift();
-    }
+    drainRetry(shard);
     // Send a burst, then yield so the turn ends and the burst leaves as one batch.
     let burst = 0;
     const stampUs = nowUs(); // one send time per burst: the burst leaves as one batch
@@ -248,16 +306,18 @@ process.on('message', (raw: unknown) => {
       return;
     }
     case 'digest': {
-      const out: Record<string, { entries: number; last: number; digest: string }> = {};
+      const out: Record<string, { entries: number; last: number; digest: string; perSender: Record<number, number> }> = {};
       for (const [name, l] of logs) {
         const h = createHash('sha256');
+        const perSender: Record<number, number> = {};
         for (const e of l) {
           h.update(String(e.v));
           h.update(e.p);
+          perSender[e.sender] = (perSender[e.sender] ?? 0) + 1;
         }
-        out[name] = { entries: l.length, last: l[l.length - 1]?.v ?? -1, digest: h.digest('hex') };
+        out[name] = { entries: l.length, last: l[l.length - 1]?.v ?? -1, digest: h.digest('hex'), perSender };
       }
-      send({ ev: 'digest', shards: out, vid: member.view?.vid ?? -1 });
+      send({ ev: 'digest', shards: out, vid: member.view?.vid ?? -1, ...fabricStats() });
       return;
     }
     case 'bench': {
@@ -290,16 +350,23 @@ process.on('message', (raw: unknown) => {
           cpuUserPct: Math.round((cpu.user / 1e6 / seconds) * 100),
           cpuSystemPct: Math.round((cpu.system / 1e6 / seconds) * 100),
           viewChanges: (member.view?.vid ?? -1) - viewAtStart,
+          ...fabricStats(),
         });
       }, (warmupUs + runUs) / 1000);
       if (m.send) void pump(shard, size, () => nowUs() >= start + warmupUs + runUs, true);
       return;
     }
+    case 'describe':
+      send({ ev: 'describe', state: member.describe(), retryQueued: [...retries.values()].reduce((n, r) => n + r.length, 0) });
+      return;
     case 'exit':
       void member.close().then(() => process.exit(0));
       return;
   }
 });
 
+// The parent is gone (its IPC channel closed): nobody will stop this member, so it stops itself.
+process.on('disconnect', () => void member.close().finally(() => process.exit(0)));
+
 await member.start();
-send({ ev: 'ready', port: driver.port });
+send({ ev: 'ready', port: tcp!.port });

@@ -214,6 +214,12 @@ export class ShardMulticast {
   #queueBytes = 0;
   readonly #inFlight = new Deque<OwnInFlight>(64);
   #inFlightBytes = 0;
+  /**
+   * Own indexes delivered here (all below it). Not derivable from deliveredEnd after a ragged trim: the
+   * trim can end another sender's messages past my own trim, and my payloads between the two were not
+   * delivered (they are re-sent next view).
+   */
+  #ownDelivered = 0;
   readonly #ownUnpersisted = new Deque<OwnUnpersisted>(64);
   #refused = false;
 
@@ -561,6 +567,8 @@ export class ShardMulticast {
       }
     }
     this.#deliveredEnd = end;
+    const ownBelowEnd = end > this.myRank ? Math.floor((end - this.myRank - 1) / S) + 1 : 0;
+    this.#ownDelivered = limit === null ? ownBelowEnd : Math.min(ownBelowEnd, limit[this.myRank]!);
     this.#deliveredVersion = this.#versionBase + end - 1;
     const mine = this.rows[this.myRank]!;
     mine[ShardRow.delivered] = end;
@@ -598,7 +606,9 @@ export class ShardMulticast {
       if (row[ShardRow.stability]! < minStability) minStability = row[ShardRow.stability]!;
     }
     let freed = false;
-    while (this.#inFlight.length > 0 && this.#inFlight.peek()!.index * S + me < minDelivered) {
+    // (After a ragged trim every row says delivered = the trim's end; own payloads past my trim are not
+    // delivered anywhere and stay for carry().)
+    while (this.#inFlight.length > 0 && this.#inFlight.peek()!.index < this.#ownDelivered && this.#inFlight.peek()!.index * S + me < minDelivered) {
       this.#inFlightBytes -= this.#inFlight.shift().payload.length;
       freed = true;
     }
@@ -689,12 +699,7 @@ export class ShardMulticast {
 
   /** What the next view's instance of this shard starts from (call after deliverTrim). */
   carry(): ShardCarry {
-    const deliveredOwn = (() => {
-      // Own indexes delivered here: those below deliveredEnd.
-      const S = this.senders;
-      const me = this.myRank;
-      return this.#deliveredEnd > me ? Math.floor((this.#deliveredEnd - me - 1) / S) + 1 : 0;
-    })();
+    const deliveredOwn = this.#ownDelivered;
     const resend: Uint8Array[] = [];
     for (let i = 0; i < this.#inFlight.length; i++) {
       const e = this.#inFlight.at(i);

@@ -59,7 +59,9 @@ function shard(ids: number[], view = 2) {
       }
     }
   }
-  return { members, byId, delivered, frontiers, writable, pump, tick: () => members.forEach((m) => m.tick((now += 10))) };
+  /** Loses every frame `from` pushed that is not handed over yet. */
+  const lose = (from: number) => links.splice(0, links.length, ...links.filter((l) => l.from !== from));
+  return { members, byId, delivered, frontiers, writable, pump, lose, tick: () => members.forEach((m) => m.tick((now += 10))) };
 }
 
 const text = (d: Delivered) => Buffer.from(d.payload).toString();
@@ -153,4 +155,35 @@ t.test('ragged trim: wedged members deliver exactly up to the trim and carry und
   t.same(seqs[2], seqs[0]);
   t.notOk(seqs[0]!.includes('late'), 'a payload not received by everyone is not delivered');
   t.same(s.members[2]!.carry().resend.map((p) => Buffer.from(p).toString()), ['late'], 'sender re-sends it next view');
+});
+
+t.test('ragged trim: own payloads beyond my trim are re-sent even when another sender trims further ahead', async (t) => {
+  const s = shard([1, 2, 3]);
+  for (let k = 0; k < 3; k++) s.members.forEach((m, r) => m.enqueue(Buffer.from(`m${r}-${k}`)));
+  s.pump();
+  // Member 1's next payload reaches nobody (nor does anything it sends after it), while member 3 keeps
+  // sending and members 1 and 2 receive that: member 3's trim ends well past member 1's.
+  s.members[0]!.enqueue(Buffer.from('mine'));
+  s.members[0]!.flush(9e9);
+  s.lose(1);
+  for (let k = 0; k < 3; k++) {
+    s.members[2]!.enqueue(Buffer.from(`ahead-${k}`));
+    s.members[2]!.flush(9e9);
+    for (const m of s.members) m.flush(9e9);
+    s.lose(1);
+    s.pump(1);
+    s.lose(1);
+  }
+  s.members.forEach((m) => m.wedge());
+  const counts = s.members.map((m) => m.receivedCounts());
+  const trim = counts[0]!.map((_, r) => Math.min(...counts.map((c) => c[r]!)));
+  t.ok(trim[2]! > trim[0]! + 1, `member 3 trims ahead of member 1 (trim ${trim.join(',')})`);
+  for (const m of s.members) m.deliverTrim(trim);
+  const seqs = [...s.delivered.values()].map((ds) => ds.map(text));
+  t.same(seqs[1], seqs[0]);
+  t.same(seqs[2], seqs[0]);
+  t.notOk(seqs[0]!.includes('mine'), 'the payload nobody else received is not delivered');
+  // The others' rows now say delivered = the trim's end, which lies past 'mine': it must stay in flight.
+  s.pump();
+  t.same(s.members[0]!.carry().resend.map((p) => Buffer.from(p).toString()), ['mine'], 'its sender re-sends it next view');
 });
