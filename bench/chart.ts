@@ -47,22 +47,13 @@ export function latencyCurveSpec(title: string, xTitle: string, points: readonly
     ...(p.p50_ms === null ? [] : [{ series: `${p.target} p50`, target: p.target, x: p.x, percentile: 'p50', ms: p.p50_ms }]),
     ...(p.p99_ms === null ? [] : [{ series: `${p.target} p99`, target: p.target, x: p.x, percentile: 'p99', ms: p.p99_ms }]),
   ]);
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width: 640,
-    height: 360,
-    background: 'white',
-    data: { values },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false } },
-      y: { field: 'ms', type: 'quantitative', title: `latency (ms${yLog ? ', log scale' : ''})`, ...(yLog ? { scale: { type: 'log' } } : {}) },
-      // one legend entry per line ("etcd p99"); the dash tells the percentile apart in the plot itself
-      color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: legendLabelLimitPx } },
-      strokeDash: { field: 'percentile', type: 'nominal', legend: null },
-    },
-  };
+  return lineChart(title, values, {
+    x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false } },
+    y: { field: 'ms', type: 'quantitative', title: `latency (ms${yLog ? ', log scale' : ''})`, ...(yLog ? { scale: { type: 'log' } } : {}) },
+    // one legend entry per line ("etcd p99"); the dash tells the percentile apart in the plot itself
+    color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: legendLabelLimitPx } },
+    strokeDash: { field: 'percentile', type: 'nominal', legend: null },
+  });
 }
 
 /**
@@ -73,18 +64,23 @@ export function throughputCurveSpec(title: string, xTitle: string, points: reado
   const { xLog = false, yLog = true } = scales;
   const values = points.flatMap((p) => (p.ops_per_s === null ? [] : [{ target: p.target, x: p.x, ops: p.ops_per_s }]));
   const ticks = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
+  return lineChart(title, values, {
+    x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false }, axis: { values: ticks } },
+    y: { field: 'ops', type: 'quantitative', title: `operations/s${yLog ? ' (log scale)' : ''}`, ...(yLog ? { scale: { type: 'log' } } : {}) },
+    color: { field: 'target', type: 'nominal', title: null, legend: { labelLimit: legendLabelLimitPx } },
+  });
+}
+
+/** The frame every curve shares: a 640×360 line chart with points on a white background. */
+function lineChart(title: string, values: readonly object[], encoding: Record<string, unknown>): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
     width: 640,
     height: 360,
     background: 'white',
-    data: { values },
+    data: { values: [...values] },
     mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'x', type: 'quantitative', title: xTitle, scale: xLog ? { type: 'log' } : { zero: false }, axis: { values: ticks } },
-      y: { field: 'ops', type: 'quantitative', title: `operations/s${yLog ? ' (log scale)' : ''}`, ...(yLog ? { scale: { type: 'log' } } : {}) },
-      color: { field: 'target', type: 'nominal', title: null, legend: { labelLimit: legendLabelLimitPx } },
-    },
-  };
+    encoding,
+  } as TopLevelSpec;
 }

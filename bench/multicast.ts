@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { ProcCluster } from '../scripts/proc-cluster.js';
 import { FABRIC_PROVIDERS, loadFabricAddon, type FabricProvider } from '../src/transport/fabric/addon.js';
 import type { TransportChoiceInput } from '../src/transport/transport-choice.js';
 import { formatSize, parseList, parsePositiveInt, parsePositiveNumber, parseSize } from './kv-options.js';
 import { fmtNumber, fmtRatio, table } from './report.js';
+import { progressBar } from './progress.js';
 import { median, ratio } from './stats.js';
 
 /**
@@ -176,10 +176,7 @@ async function runOnce(o: MulticastOptions, size: number, c: TransportCase, run:
     const sending = new Set(ids.slice(0, senderCount));
     const before = new Map(ids.map((id) => [id, cluster.members.get(id)!.events.length]));
     for (const id of ids) cluster.send(id, { cmd: 'bench', size, seconds: o.seconds, warmupSeconds: o.warmup, send: sending.has(id) });
-    const bar = new cliProgress.SingleBar(
-      { format: ` ${formatSize(size)} ${c.label} run ${run}/${o.runs} {bar} {value}/{total} s`, noTTYOutput: true, notTTYSchedule: 1000 },
-      cliProgress.Presets.shades_classic,
-    );
+    const bar = progressBar(process.stderr, ` ${formatSize(size)} ${c.label} run ${run}/${o.runs} {bar} {value}/{total} s`, 1000);
     const total = Math.ceil(o.warmup + o.seconds);
     bar.start(total, 0);
     const ticker = setInterval(() => bar.increment(), 1000);
