@@ -3,15 +3,18 @@ import { assert } from '../assert.js';
 
 /**
  * Group commit aligned with the disk sync. Writes are staged in memory in order; one LMDB transaction
- * takes everything staged (up to `commitWritesMax`) and the next one starts only when that one is synced,
- * so while the disk syncs, new writes gather into the next transaction. Throughput then grows with the
- * sync time instead of being capped by it (one sync per event-loop turn would cap it).
+ * takes everything staged (up to `commitWritesMax`). The next transaction starts as soon as the previous
+ * one is committed (written, visible), while the disk still syncs it (lmdb-js's overlapping sync): so
+ * while one transaction syncs, the next is written and new writes gather into the one after. Throughput
+ * grows with the sync time instead of being capped by it (one sync per event-loop turn would cap it), and
+ * a write waits for at most one commit before its own starts, not for a commit and a sync.
  *
  * The layers above read staged-but-uncommitted data from their own overlays; LMDB readers see a write
  * once its transaction commits.
  *
- * Invariants: writes reach LMDB in staging order; a waiter for position p resolves only after a
- * transaction holding every write up to p is synced (durable) or committed (visible); positions grow.
+ * Invariants: writes reach LMDB in staging order; at most one transaction is being written at a time;
+ * a waiter for position p resolves only after every transaction holding a write up to p is synced
+ * (durable) or committed (visible), transactions are released in order; positions grow.
  */
 const REMOVE = Symbol('remove');
 /** Any of the environment's databases, as the stage sees it. */
@@ -22,6 +25,12 @@ interface Waiter {
   position: number;
   resolve(): void;
   reject(e: Error): void;
+}
+
+interface Txn {
+  /** Position of the last staged write this transaction holds. */
+  upTo: number;
+  flushed: boolean;
 }
 
 export class GroupCommit {
@@ -35,7 +44,10 @@ export class GroupCommit {
   #durablePosition = 0;
   #durableWaiters: Waiter[] = [];
   #committedWaiters: Waiter[] = [];
-  #inFlight = false;
+  /** Transactions committed or being written and not yet synced, oldest first. */
+  readonly #unsynced: Txn[] = [];
+  /** A transaction is being written (not yet committed). */
+  #writing = false;
   #scheduled = false;
   #failed: Error | null = null;
 
@@ -74,7 +86,7 @@ export class GroupCommit {
   #wait(waiters: Waiter[], reached: number): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
     const position = this.#position;
-    if (position <= reached && !this.#inFlight) {
+    if (position <= reached && this.#unsynced.length === 0) {
       // nothing of ours pending; still cover direct writes made outside the stage
       return Promise.resolve(this.#root.flushed).then(() => undefined);
     }
@@ -85,7 +97,7 @@ export class GroupCommit {
   }
 
   #schedule(): void {
-    if (this.#scheduled || this.#inFlight || this.#failed) return;
+    if (this.#scheduled || this.#writing || this.#failed) return;
     this.#scheduled = true;
     // after the current turn, so everything staged in it shares the transaction
     setImmediate(() => {
@@ -95,36 +107,68 @@ export class GroupCommit {
   }
 
   #commit(): void {
-    if (this.#inFlight || this.#failed) return;
+    if (this.#writing || this.#failed) return;
     const take = Math.min(this.#staged.length, this.#commitWritesMax);
-    const hasWaiters = this.#durableWaiters.length > 0 || this.#committedWaiters.length > 0;
-    if (take === 0 && !hasWaiters) return;
-    this.#inFlight = true;
+    if (take === 0) {
+      // nothing to write: waiters are covered by the transactions already under way, or by a sync alone
+      if (this.#unsynced.length === 0 && (this.#durableWaiters.length > 0 || this.#committedWaiters.length > 0)) this.#syncOnly();
+      return;
+    }
+    this.#writing = true;
     const batch = take === this.#staged.length ? this.#staged : this.#staged.slice(0, take);
     this.#staged = take === this.#staged.length ? [] : this.#staged.slice(take);
-    const upTo = this.#position - this.#staged.length;
+    const txn: Txn = { upTo: this.#position - this.#staged.length, flushed: false };
+    this.#unsynced.push(txn);
     // everything below is one LMDB transaction: lmdb-js batches the writes of one turn
     for (const [db, key, value] of batch) {
       if (value === REMOVE) db.remove(key);
       else db.put(key, value);
     }
-    const committed = Promise.resolve(this.#root.committed);
-    const flushed = Promise.resolve(this.#root.flushed);
-    committed.then(() => {
-      this.#committedPosition = Math.max(this.#committedPosition, upTo);
-      this.#release(this.#committedWaiters, this.#committedPosition);
-    }, (e: unknown) => this.#fail(e as Error));
-    flushed.then(
+    Promise.resolve(this.#root.committed).then(
       () => {
-        this.#committedPosition = Math.max(this.#committedPosition, upTo);
-        this.#durablePosition = upTo;
+        this.#writing = false;
+        this.#committedPosition = Math.max(this.#committedPosition, txn.upTo);
         this.#release(this.#committedWaiters, this.#committedPosition);
-        this.#release(this.#durableWaiters, this.#durablePosition);
-        this.#inFlight = false;
-        if (this.#staged.length > 0 || this.#durableWaiters.length > 0 || this.#committedWaiters.length > 0) this.#commit();
+        if (this.#staged.length > 0) this.#commit();
       },
       (e: unknown) => this.#fail(e as Error),
     );
+    Promise.resolve(this.#root.flushed).then(
+      () => {
+        txn.flushed = true;
+        this.#drainSynced();
+      },
+      (e: unknown) => this.#fail(e as Error),
+    );
+  }
+
+  /** Waiters with nothing staged behind them and no transaction under way: one sync covers them. */
+  #syncOnly(): void {
+    const upTo = this.#position;
+    Promise.resolve(this.#root.flushed).then(
+      () => {
+        this.#committedPosition = Math.max(this.#committedPosition, upTo);
+        this.#durablePosition = Math.max(this.#durablePosition, upTo);
+        this.#release(this.#committedWaiters, this.#committedPosition);
+        this.#release(this.#durableWaiters, this.#durablePosition);
+      },
+      (e: unknown) => this.#fail(e as Error),
+    );
+  }
+
+  /** Releases, in order, the transactions synced so far. */
+  #drainSynced(): void {
+    let moved = false;
+    while (this.#unsynced.length > 0 && this.#unsynced[0]!.flushed) {
+      const txn = this.#unsynced.shift()!;
+      this.#committedPosition = Math.max(this.#committedPosition, txn.upTo);
+      this.#durablePosition = Math.max(this.#durablePosition, txn.upTo);
+      moved = true;
+    }
+    if (!moved) return;
+    this.#release(this.#committedWaiters, this.#committedPosition);
+    this.#release(this.#durableWaiters, this.#durablePosition);
+    if (this.#unsynced.length === 0 && this.#staged.length === 0 && this.#durableWaiters.length + this.#committedWaiters.length > 0) this.#commit();
   }
 
   #release(waiters: Waiter[], reached: number): void {
@@ -137,7 +181,7 @@ export class GroupCommit {
   #fail(e: Error): void {
     if (this.#failed) return;
     this.#failed = e;
-    this.#inFlight = false;
+    this.#writing = false;
     for (const w of [...this.#durableWaiters.splice(0), ...this.#committedWaiters.splice(0)]) w.reject(e);
   }
 }
