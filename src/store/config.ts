@@ -37,6 +37,12 @@ export const StoreLimitsSchema = z
     watchQueueEventsMax: z.number().int().min(1).default(10_000),
     /** Watch: how often buffered events are checked against the stability frontier. */
     watchTickMs: z.number().int().min(1).default(10),
+    /**
+     * Keys per shard whose newest durable index record is kept in memory, so a write (and a current read)
+     * finds the key's current version without an LMDB range lookup; least recently written keys go first.
+     * 0 turns the cache off.
+     */
+    latestCacheKeysMax: z.number().int().min(0).max(10_000_000).default(100_000),
     /** Largest request id accepted. */
     requestIdBytesMax: z.number().int().min(8).default(128),
   })

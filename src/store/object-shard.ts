@@ -17,8 +17,14 @@ import { ShardRunner, type ShardRunnerOptions } from './shard-runner.js';
  * (per key, ascending) that is dropped batch by batch once durable. Everything in the overlay is newer than
  * everything in LMDB for the same key, so "newest version ≤ v" checks the overlay first.
  *
+ * Behind the overlay, a bounded cache holds each recently written key's newest durable index record
+ * (`latestCacheKeysMax` keys, least recently written dropped first), so a write finds the key's current
+ * version without an LMDB range lookup.
+ *
  * Invariants: versions applied in increasing order; a key's versions in the overlay ascend; the overlay
- * only holds versions newer than the last durable batch; a trimmed version is never returned by a read.
+ * only holds versions newer than the last durable batch; a trimmed version is never returned by a read;
+ * a cached record is the key's newest version in LMDB (retention never removes a key's newest version;
+ * a state transfer empties the cache).
  */
 export type ObjectOpResult =
   | {
@@ -77,6 +83,8 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   readonly #limits: StoreLimits;
   /** Versions applied but not yet durable, per key, ascending. */
   readonly #overlay = new Map<string, OverlayVersion[]>();
+  /** Newest durable index record of recently written keys (insertion order = least recently written first). */
+  readonly #newest = new Map<string, IndexRecord>();
   /** Trim records written but not yet durable. */
   readonly #overlayTrims = new Map<string, TrimRecord>();
   /** Versions removed by retention but not yet durable ("key\0version"): LMDB reads must skip them. */
@@ -101,11 +109,15 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
 
   protected override onViewChanged(info: ShardViewInfo): void {
     // A copy waiting for its state transfer is incomplete until the transfer is installed (durably).
-    if (info.awaitingState) this.log.end.markComplete(false, info.awaitingFrom ?? []);
+    if (info.awaitingState) {
+      this.log.end.markComplete(false, info.awaitingFrom ?? []);
+      this.#newest.clear(); // the transfer rewrites the log
+    }
   }
 
   /** After a state transfer was installed (durably) up to `version`. */
   stateInstalled(version: number): void {
+    this.#newest.clear();
     this.#lastWriteVersion = this.log.tail().version;
     this.installedUpTo(version);
   }
@@ -248,6 +260,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
         if (!versions) continue; // trimmed away, or dropped by an earlier batch
         let n = 0;
         while (n < versions.length && versions[n]!.record.version <= t.lastVersion) n++;
+        if (n > 0) this.#remember(key, versions[n - 1]!.record);
         if (n === versions.length) this.#overlay.delete(key);
         else if (n > 0) versions.splice(0, n);
       }
@@ -255,6 +268,15 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       for (const id of t.requests) this.#overlayRequests.delete(id);
       for (const id of t.removed) this.#overlayRemoved.delete(id);
     }
+  }
+
+  /** Caches `record` as the key's newest durable version. */
+  #remember(key: string, record: IndexRecord): void {
+    const max = this.#limits.latestCacheKeysMax;
+    if (max === 0) return;
+    this.#newest.delete(key);
+    this.#newest.set(key, record);
+    if (this.#newest.size > max) this.#newest.delete(this.#newest.keys().next().value!);
   }
 
   // ---- retention ----
@@ -318,6 +340,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     for (const g of gone) {
       if (g.version >= kept.version) fail(`${this.name}: trimming ${key}@${g.version} at or above the kept ${kept.version}`);
       this.log.removeVersion(key, g.version);
+      if (this.#newest.get(key)?.version === g.version) this.#newest.delete(key);
       const id = `${key}\u0000${g.version}`;
       this.#overlayRemoved.add(id);
       this.#touched.removed.push(id);
@@ -365,6 +388,8 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
         if (v.record.version <= maxVersion) return { record: v.record, entry: v.entry };
       }
     }
+    const cached = this.#newest.get(key);
+    if (cached && cached.version <= maxVersion) return { record: cached, entry: null };
     const record = this.log.latest(key, maxVersion);
     return record ? { record, entry: null } : null;
   }

@@ -354,3 +354,40 @@ t.test('a large count retention reads only the oldest versions per write', async
     t.equal(all[0], first[11], 'the oldest kept is the 1000th newest');
   });
 });
+
+t.test('the newest-version cache: keys in it, evicted from it, or with it off give the same answers', async (t) => {
+  for (const latestCacheKeysMax of [0, 2, 100]) {
+    await t.test(`latestCacheKeysMax ${latestCacheKeysMax}`, async (t) => {
+      await withStore(
+        t,
+        async ({ store }) => {
+          await store.createPool('/c', { type: 'persistent' });
+          await store.createPool('/c1', { type: 'persistent', retain: { versions: 1 } });
+          const last = new Map<string, number>();
+          const keys = ['/c/a', '/c/b', '/c/c', '/c/d', '/c/e', '/c1/x', '/c1/y'];
+          // rounds far apart enough that each round's writes are durable before the next (the cache fills at durability)
+          for (let round = 0; round < 6; round++) {
+            for (let i = 0; i < keys.length; i++) {
+              const key = keys[(i * (round + 1)) % keys.length]!;
+              const before = last.get(key);
+              const w = await store.put(key, Buffer.from(`${key}@${round}`), before === undefined ? { ifNoneMatch: true } : { ifMatch: before });
+              t.equal(w.previous_version_by_key, before ?? null, `${key} round ${round}: previous version by key`);
+              last.set(key, w.version);
+            }
+          }
+          for (const [key, version] of last) {
+            const got = await store.get(key);
+            t.equal(got.version, version, `${key}: current version`);
+            await rejectsWith(t, store.put(key, Buffer.from('stale'), { ifMatch: version - 1 }), 'version_mismatch', { current_version: version });
+          }
+          const d = await store.delete('/c/a', { ifMatch: last.get('/c/a')! });
+          await rejectsWith(t, store.get('/c/a'), 'deleted');
+          const again = await store.put('/c/a', Buffer.from('back'), { ifNoneMatch: true });
+          t.equal(again.previous_version_by_key, d.version, 'a put after a delete sees the tombstone as previous');
+          t.equal((await store.history('/c1/x')).versions.length, 1, 'count retention kept only the newest version');
+        },
+        { limits: { latestCacheKeysMax } },
+      );
+    });
+  }
+});
