@@ -11,6 +11,23 @@ import type { KvTarget, Op } from './target.js';
 const preloadConcurrency = 16;
 /** Entries per preload request for targets with putMany (further capped by the target's limits). */
 const preloadBatchEntriesMax = 100;
+/**
+ * Value bytes per preload request and in flight across requests: large values (1 MiB) in batches of 100 at
+ * 16 in flight put 1.6 GB at once on the peers, and Redis's WAIT or etcd's request timeout gave out.
+ */
+export const preloadRequestBytesMax = 4 * 1024 * 1024;
+export const preloadInFlightBytesMax = 16 * 1024 * 1024;
+/** Tries of each preload request (a peer that timed out under the preload gets a pause and another go). */
+const preloadAttempts = 4;
+const preloadRetryPauseMs = 500;
+
+/** Entries per preload request and requests in flight for values of `valueBytes`, within the byte bounds above. */
+export function preloadShape(target: KvTarget, valueBytes: number): { batchEntries: number; concurrency: number } {
+  const wanted = Math.max(1, Math.min(preloadBatchEntriesMax, Math.floor(preloadRequestBytesMax / Math.max(1, valueBytes))));
+  const batchEntries = batchEntriesFor(target, valueBytes, wanted);
+  const concurrency = Math.max(1, Math.min(preloadConcurrency, Math.floor(preloadInFlightBytesMax / (batchEntries * Math.max(1, valueBytes)))));
+  return { batchEntries, concurrency };
+}
 /** Allowance per entry, beyond its value, for key and framing when fitting entries into a request limit. */
 export const entryOverheadBytes = 1024;
 /** Share of puts in the mixed workload. */
@@ -110,11 +127,13 @@ export async function writeKeys(target: KvTarget, prefix: string, from: number, 
  */
 export async function preload(target: KvTarget, prefix: string, keys: number, versions: number, base: Uint8Array, firstKey = 0): Promise<unknown[][]> {
   const refs: unknown[][] = Array.from({ length: keys - firstKey }, () => []);
-  const batchEntries = batchEntriesFor(target, base.length, preloadBatchEntriesMax);
+  const { batchEntries, concurrency } = preloadShape(target, base.length);
   for (let round = 0; round < versions; round++) {
     await writeKeys(target, prefix, firstKey, keys, tagged(base, round), {
       batchEntries,
-      concurrency: preloadConcurrency,
+      concurrency,
+      attempts: preloadAttempts,
+      retryPauseMs: preloadRetryPauseMs,
       onWritten: (first, count, ref) => {
         for (let i = first; i < first + count; i++) refs[i - firstKey]![round] = ref;
       },

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { operationFor, preload, tagged, tagOf, withRetries, writeKeys } from '../../bench/workload.js';
+import { operationFor, preload, preloadInFlightBytesMax, preloadRequestBytesMax, preloadShape, tagged, tagOf, withRetries, writeKeys } from '../../bench/workload.js';
 import { MemoryTarget, PlainMemoryTarget } from './memory-target.js';
 
 const base = new Uint8Array(64).fill(7);
@@ -87,4 +87,51 @@ t.test('writeKeys rewrites a batch that failed (a view change answers 503 retry)
   t.equal(target.history.size, 25);
   failures = 2;
   await t.rejects(writeKeys(target, 'r', 0, 10, base, { batchEntries: 10, concurrency: 1, attempts: 2, onWritten: () => {} }), { message: '503 view_change' }, 'not forever');
+});
+
+t.test('preload requests stay within the byte bounds per request and in flight', async (t) => {
+  const batched = new MemoryTarget();
+  const small = preloadShape(batched, 1024);
+  t.same(small, { batchEntries: 100, concurrency: 16 }, 'small values: full batches, full concurrency');
+  for (const size of [64 * 1024, 1024 * 1024, 8 * 1024 * 1024]) {
+    const { batchEntries, concurrency } = preloadShape(batched, size);
+    t.ok(batchEntries >= 1 && concurrency >= 1, `${size} B: at least one entry and one request`);
+    t.ok(batchEntries === 1 || batchEntries * size <= preloadRequestBytesMax, `${size} B: ${batchEntries} entries per request within the bound`);
+    t.ok(concurrency === 1 || concurrency * batchEntries * size <= preloadInFlightBytesMax, `${size} B: ${concurrency} requests in flight within the bound`);
+  }
+  t.equal(preloadShape(new PlainMemoryTarget(), 1024 * 1024).batchEntries, 1, 'no batches without putMany');
+  let inFlight = 0;
+  let most = 0;
+  let largest = 0;
+  const watched = new MemoryTarget();
+  const putMany = watched.putMany.bind(watched);
+  watched.putMany = async (entries) => {
+    largest = Math.max(largest, entries.length);
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setImmediate(r));
+    inFlight--;
+    return putMany(entries);
+  };
+  const big = new Uint8Array(1024 * 1024);
+  await preload(watched, 'b', 40, 1, big);
+  t.ok(largest * big.length <= preloadRequestBytesMax, `at most ${largest} values of 1 MiB per request`);
+  t.ok(most * preloadShape(watched, big.length).batchEntries * big.length <= preloadInFlightBytesMax, `at most ${most} requests of 1 MiB values in flight`);
+  t.equal(watched.history.size, 40, 'every key written');
+});
+
+t.test('a preload request that fails is tried again', async (t) => {
+  const target = new MemoryTarget();
+  const putMany = target.putMany.bind(target);
+  let failures = 2;
+  target.putMany = async (entries) => {
+    if (failures > 0) {
+      failures--;
+      throw new Error('request timed out');
+    }
+    return putMany(entries);
+  };
+  const refs = await preload(target, 'r', 30, 1, base);
+  t.equal(failures, 0, 'both failures happened');
+  t.equal(refs.length, 30);
+  t.ok(refs.every((r) => typeof r[0] === 'number'), 'every key has a ref');
 });
