@@ -8,7 +8,7 @@ import { ShardLog } from './shard-log.js';
 /**
  * One LMDB environment per node (DESIGN.md "Storage"). Holds the node's own metadata (the view counter)
  * and one ShardLog (a few named databases) per shard. Shard writes are staged and committed by one
- * GroupCommit for the whole node: one transaction per disk sync, whatever arrived meanwhile.
+ * GroupCommit for the whole node: one transaction at a time is written, synced while the next one is written.
  */
 export interface NodeStorageOptions {
   /** Directory of the environment; created if missing. */

@@ -22,7 +22,7 @@ import {
  *         so the newest entry at or before t is one reverse lookup)
  *   rid   [generation, request id] → first result of an idempotent request
  *
- * Writes are staged in the node's GroupCommit and reach LMDB in order, one transaction per disk sync;
+ * Writes are staged in the node's GroupCommit and reach LMDB in order, in transactions pipelined with their syncs;
  * reads see only committed data, so the store keeps an overlay of what is applied but not yet committed. Nothing here knows about the
  * multicast or HTTP.
  */
