@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
@@ -14,4 +15,13 @@ export function createLogger(bindings: Record<string, unknown> = {}, level?: Lev
     { level: level ?? envLevel ?? (inTap ? 'silent' : 'info'), base: { pid: process.pid, ...bindings } },
     pino.destination({ dest: 2, sync: false }),
   );
+}
+
+/** The last `lines` lines of a log file, for error messages about a process that wrote it ('(no log)' if unreadable). */
+export function logFileTail(logFile: string, lines = 15): string {
+  try {
+    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }

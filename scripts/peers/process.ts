@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { logFileTail } from '../../src/log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -72,10 +73,5 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
 }
 
 /** The last lines of a log file, for error messages when a server does not come up. */
-export function logTail(logFile: string, lines = 15): string {
-  try {
-    return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
+/** The last lines of a peer's log file (for errors about it). */
+export const logTail = logFileTail;

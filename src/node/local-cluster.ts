@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { logFileTail } from '../log.js';
 import type { ClusterConfig } from './cluster-config.js';
 
 /**
@@ -104,7 +105,8 @@ export class LocalCluster {
     if (!m) throw new Error(`no member ${id}`);
     if (m.process && m.process.exitCode === null && m.process.signalCode === null) return m;
     // An IPC channel: the member exits when it closes, i.e. when this process is gone (even by SIGKILL).
-    const out = this.#o.stdio === 'file' ? openSync(join(resolve(this.#o.dataDir), `node-${id}.log`), 'a') : (this.#o.stdio ?? 'ignore');
+    const logFile = this.#o.stdio === 'file' ? join(resolve(this.#o.dataDir), `node-${id}.log`) : null;
+    const out = this.#o.stdio === 'file' ? openSync(logFile!, 'a') : (this.#o.stdio ?? 'ignore');
     const child = spawn(process.execPath, [...(this.#o.nodeArgs ?? []), BIN, 'start', '--config', this.configFile, '--id', String(id), '--data', this.dataDirOf(id)], {
       stdio: ['ignore', out, out, 'ipc'],
       env: { ...process.env, ...(this.#o.env ?? {}), SQUALL_EXIT_WITH_PARENT: '1' },
@@ -114,7 +116,10 @@ export class LocalCluster {
     m.process = child;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`member ${id} exited during start (code ${child.exitCode}, signal ${child.signalCode})`);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const tail = logFile ? `; the end of its log (${logFile}):\n${logFileTail(logFile)}` : '';
+        throw new Error(`member ${id} exited during start (code ${child.exitCode}, signal ${child.signalCode})${tail}`);
+      }
       try {
         const r = await request(`${m.url}/healthz`, { headersTimeout: 1000, bodyTimeout: 1000 });
         await r.body.dump();
