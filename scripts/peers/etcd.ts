@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { freePorts } from './ports.js';
-import { logTail, spawnDetached, stopProcess, waitFor, type StartedProcess } from './process.js';
+import { spawnDetached, stopProcess, waitFor, type StartedProcess } from './process.js';
+import { logFileTail } from '../../src/log.js';
 
 /**
  * A local etcd cluster for the bench: n members on 127.0.0.1, ports chosen free at start, one data
@@ -92,7 +93,7 @@ export async function startEtcd(options: EtcdStartOptions): Promise<EtcdCluster>
     const endpoints = members.map((m) => `http://127.0.0.1:${m.clientPort}`);
     const healthy = await waitFor(async () => (await Promise.all(endpoints.map(isHealthy))).every(Boolean), o.readyTimeoutMs, 200);
     if (!healthy) {
-      const logs = members.map((m) => `--- ${m.name} (${m.logFile})\n${logTail(m.logFile)}`).join('\n');
+      const logs = members.map((m) => `--- ${m.name} (${m.logFile})\n${logFileTail(m.logFile)}`).join('\n');
       throw new Error(`etcd cluster did not become healthy within ${o.readyTimeoutMs} ms\n${logs}`);
     }
     return { members, endpoints, requestBytesMax: o.requestBytesMax, txnOpsMax: o.txnOpsMax };

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { logFileTail } from '../../src/log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -72,6 +71,3 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs:
   }
 }
 
-/** The last lines of a log file, for error messages when a server does not come up. */
-/** The last lines of a peer's log file (for errors about it). */
-export const logTail = logFileTail;

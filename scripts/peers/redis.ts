@@ -2,7 +2,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePorts } from './ports.js';
-import { logTail, spawnDetached, stopProcess, waitFor, type StartedProcess } from './process.js';
+import { spawnDetached, stopProcess, waitFor, type StartedProcess } from './process.js';
+import { logFileTail } from '../../src/log.js';
 
 /**
  * A local Redis group for the bench: a primary with AOF `appendfsync always` (the reply to a write is sent
@@ -72,7 +73,7 @@ export async function startRedis(options: RedisStartOptions): Promise<RedisGroup
     const replicas = ports.slice(1).map((port, i) => start(`replica${i + 1}`, port, ['--appendonly', 'no', '--replicaof', '127.0.0.1', String(primary.port)]));
     const group = { primary, replicas };
     if (!(await waitFor(() => isReady(group), o.readyTimeoutMs, 200))) {
-      const logs = started.map((s) => `--- ${s.logFile}\n${logTail(s.logFile)}`).join('\n');
+      const logs = started.map((s) => `--- ${s.logFile}\n${logFileTail(s.logFile)}`).join('\n');
       throw new Error(`redis primary and ${o.replicas} replicas did not come up within ${o.readyTimeoutMs} ms\n${logs}`);
     }
     return group;

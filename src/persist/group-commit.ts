@@ -109,11 +109,7 @@ export class GroupCommit {
   #commit(): void {
     if (this.#writing || this.#failed) return;
     const take = Math.min(this.#staged.length, this.#commitWritesMax);
-    if (take === 0) {
-      // nothing to write: waiters are covered by the transactions already under way, or by a sync alone
-      if (this.#unsynced.length === 0 && (this.#durableWaiters.length > 0 || this.#committedWaiters.length > 0)) this.#syncOnly();
-      return;
-    }
+    if (take === 0) return; // every waiter's writes are in a transaction under way
     this.#writing = true;
     const batch = take === this.#staged.length ? this.#staged : this.#staged.slice(0, take);
     this.#staged = take === this.#staged.length ? [] : this.#staged.slice(take);
@@ -142,20 +138,6 @@ export class GroupCommit {
     );
   }
 
-  /** Waiters with nothing staged behind them and no transaction under way: one sync covers them. */
-  #syncOnly(): void {
-    const upTo = this.#position;
-    Promise.resolve(this.#root.flushed).then(
-      () => {
-        this.#committedPosition = Math.max(this.#committedPosition, upTo);
-        this.#durablePosition = Math.max(this.#durablePosition, upTo);
-        this.#release(this.#committedWaiters, this.#committedPosition);
-        this.#release(this.#durableWaiters, this.#durablePosition);
-      },
-      (e: unknown) => this.#fail(e as Error),
-    );
-  }
-
   /** Releases, in order, the transactions synced so far. */
   #drainSynced(): void {
     let moved = false;
@@ -168,7 +150,6 @@ export class GroupCommit {
     if (!moved) return;
     this.#release(this.#committedWaiters, this.#committedPosition);
     this.#release(this.#durableWaiters, this.#durablePosition);
-    if (this.#unsynced.length === 0 && this.#staged.length === 0 && this.#durableWaiters.length + this.#committedWaiters.length > 0) this.#commit();
   }
 
   #release(waiters: Waiter[], reached: number): void {
