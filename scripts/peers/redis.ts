@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePorts } from './ports.js';
+import { freePorts } from '../../src/node/ports.js';
 import { spawnDetached, stopProcess, waitFor, type StartedProcess } from './process.js';
 import { logFileTail } from '../../src/log.js';
 

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { logFileTail } from '../log.js';
 import type { ClusterConfig } from './cluster-config.js';
+import { freePorts, portFree } from './ports.js';
 
 /**
  * A cluster of member processes on one machine (`squall cluster`, the multi-process tests, the bench):
@@ -42,21 +42,6 @@ export interface LocalMember {
 
 const BIN = fileURLToPath(new URL('../../bin/squall.js', import.meta.url));
 
-/** Binds `port` (0: any) on host and releases it: the port that was free. */
-async function freePort(host: string, port = 0): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', (e: NodeJS.ErrnoException) =>
-      reject(port !== 0 && e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use (choose another first HTTP port)`) : e),
-    );
-    s.listen(port, host, () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
 export class LocalCluster {
   readonly configFile: string;
   readonly config: ClusterConfig;
@@ -79,9 +64,14 @@ export class LocalCluster {
     const host = o.host ?? '127.0.0.1';
     const replicas = o.replicas ?? Math.min(3, o.nodes);
     const members = [];
+    const free = await freePorts(2 * o.nodes, host);
     for (let id = 1; id <= o.nodes; id++) {
-      const httpPort = await freePort(host, o.httpPort === undefined || o.httpPort === 0 ? 0 : o.httpPort + id - 1);
-      members.push({ id, host, port: await freePort(host), httpPort });
+      let httpPort = free[2 * id - 1]!;
+      if (o.httpPort !== undefined && o.httpPort !== 0) {
+        httpPort = o.httpPort + id - 1;
+        if (!(await portFree(httpPort, host))) throw new Error(`port ${httpPort} on ${host} is in use (choose another first HTTP port)`);
+      }
+      members.push({ id, host, port: free[2 * id - 2]!, httpPort });
     }
     const config = {
       name: `local-${process.pid}-${Date.now()}`,

@@ -4,7 +4,7 @@ import t from 'tap';
 import { pino } from 'pino';
 import type { DriverListener } from '../../src/transport/driver.js';
 import { TcpDriver } from '../../src/transport/tcp-driver.js';
-import { freePorts } from '../../scripts/proc-cluster.js';
+import { freePorts } from '../../src/node/ports.js';
 
 const log = pino({ level: 'silent' });
 
