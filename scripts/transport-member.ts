@@ -8,7 +8,7 @@ import type { DriverListener, TransportDriver } from '../src/transport/driver.js
 import { GroupMember } from '../src/transport/member.js';
 import type { Delivered } from '../src/transport/ordered-shard.js';
 import type { ReplicatedShard } from '../src/transport/replicated-shard.js';
-import { MemoryTransportStorage, type StateTransfer, type StateTransferHooks } from '../src/transport/storage.js';
+import { MemoryTransportStorage, memoryLogChunk, type StateTransfer, type StateTransferHooks } from '../src/transport/storage.js';
 import { TcpDriver } from '../src/transport/tcp-driver.js';
 import { FabricDriver } from '../src/transport/fabric/fabric-driver.js';
 import { createTransportDriver, parseTransport } from '../src/transport/transport-choice.js';
@@ -66,20 +66,28 @@ const logOf = (name: string): Entry[] => {
   if (!l) logs.set(name, (l = []));
   return l;
 };
+const entryBytes = (e: Entry): number => 24 + e.p.byteLength;
 const hooks: StateTransferHooks = {
-  async logTail(name, after, to) {
+  async logTail(name, after, to, cursor, chunkBytes) {
     const l = logOf(name);
     if (after >= 0 && !l.some((e) => e.v === after)) return null;
-    return pack(l.filter((e) => e.v > after && e.v <= to));
+    const { entries, next } = memoryLogChunk(l, after, to, cursor, chunkBytes, entryBytes);
+    return { bytes: pack(entries), next };
   },
-  async stateAt(name, version) {
-    return pack(logOf(name).filter((e) => e.v <= version));
+  async stateAt(name, version, cursor, chunkBytes) {
+    const { entries, next } = memoryLogChunk(logOf(name), -1, version, cursor, chunkBytes, entryBytes);
+    return { bytes: pack(entries), next };
   },
   async install(name, t: StateTransfer) {
     const entries = unpack(t.bytes) as Entry[];
     const l = logOf(name);
-    if (t.kind === 'state') l.splice(0, l.length, ...entries);
-    else l.push(...entries.filter((e) => e.v > (l[l.length - 1]?.v ?? -1)));
+    if (t.kind === 'state' && t.first) l.splice(0, l.length);
+    else if (t.first) {
+      // what an interrupted earlier tail installed goes (the new one brings it again)
+      const cut = l.findIndex((e) => e.v > t.fromVersion);
+      if (cut >= 0) l.length = cut;
+    }
+    l.push(...entries.filter((e) => e.v > (l[l.length - 1]?.v ?? -1)));
   },
 };
 

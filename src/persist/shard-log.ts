@@ -30,9 +30,10 @@ export type IndexKey = [string, number];
 const TRIM_SLOT = -1;
 
 /**
- * A range of a shard's history as raw LMDB records (state transfer): log entries and index records of
- * the versions in the range, the time index of those versions, the trim records of the keys written in
- * it (or of every key for a whole state), request results of the range, and where the copy ends.
+ * A chunk of a shard's history as raw LMDB records (state transfer): log entries and index records of
+ * versions in the range, the time index of those versions, the trim records of the keys written in it
+ * (or of every key for a whole state), request results of the generations still kept, and where the copy
+ * ends.
  */
 export interface ShardExport {
   entries: Array<[version: number, entry: Buffer, key: string, record: Buffer]>;
@@ -41,6 +42,18 @@ export interface ShardExport {
   requests: Array<[generation: number, requestId: string, result: Buffer]>;
   end: { version: number; timestampUs: number };
 }
+
+/**
+ * Where a chunked export goes on: its phase (log entries in version order, then for a whole state every
+ * trim record, then request results) and the last record the previous chunk covered.
+ */
+export type ExportCursor =
+  | { readonly p: 'e'; readonly v: number }
+  | { readonly p: 't'; readonly k: IndexKey | null }
+  | { readonly p: 'r'; readonly k: readonly [number, string] | null };
+
+/** Budget a scanned record costs a chunk even when it ships nothing (bounds the work per chunk). */
+const SCAN_COST_BYTES = 32;
 
 export class ShardLog {
   readonly name: string;
@@ -73,47 +86,109 @@ export class ShardLog {
   // ---- state transfer ----
 
   /**
-   * The history after `afterVersion` up to `toVersion` (afterVersion -1: everything, with the trim records
-   * of every key). Request results are those of the generations the range can still need.
+   * One chunk of the history after `afterVersion` up to `toVersion` (afterVersion -1: the whole state,
+   * with the trim records of every key), from `cursor` (null: the start), holding about `chunkBytes` of
+   * records (at least one), and the cursor of the next chunk (null: this is the last). Chunks read what
+   * is committed when each is made; versions retention removes in between are left out. Request results
+   * go only if `keepRequest` says they belong to the range (this copy may hold results of later writes,
+   * which the receiver must still apply).
    */
-  exportRange(afterVersion: number, toVersion: number, requestGenerationMin: number): ShardExport {
-    const out: ShardExport = { entries: [], times: [], trims: [], requests: [], end: { version: toVersion, timestampUs: 0 } };
-    const keys = new Set<string>();
-    for (const { key: version, value } of this.#log.getRange({ start: afterVersion + 0.5, end: toVersion + 0.5 })) {
-      const entry = Buffer.from(value);
-      const key = entry.toString('utf8', 30, 30 + entry.readUInt16LE(26));
-      const record = this.#index.getBinary([key, version]);
-      if (!record) continue; // removed by retention between the two reads
-      out.entries.push([version, entry, key, Buffer.from(record)]);
-      keys.add(key);
+  exportChunk(
+    afterVersion: number,
+    toVersion: number,
+    requestGenerationMin: number,
+    cursor: ExportCursor | null,
+    chunkBytes: number,
+    keepRequest: (result: Buffer) => boolean,
+  ): { data: ShardExport; next: ExportCursor | null } {
+    const lastEntry = this.lastEntryIn(afterVersion, toVersion);
+    const out: ShardExport = { entries: [], times: [], trims: [], requests: [], end: { version: toVersion, timestampUs: lastEntry?.timestampUs ?? 0 } };
+    let bytes = 0;
+    let at: ExportCursor = cursor ?? { p: 'e', v: afterVersion };
+    if (at.p === 'e') {
+      const keys = new Set<string>();
+      const after = at.v;
+      let last = after;
+      let firstTs: number | null = null;
+      for (const { key: version, value } of this.#log.getRange({ start: after + 0.5, end: toVersion + 0.5 })) {
+        if (bytes >= chunkBytes) {
+          this.#exportTimes(out, firstTs, after, last);
+          this.#exportTrimsOf(out, keys, afterVersion);
+          return { data: out, next: { p: 'e', v: last } };
+        }
+        last = version;
+        const entry = Buffer.from(value);
+        firstTs ??= entry.readDoubleLE(2);
+        bytes += entry.length + SCAN_COST_BYTES;
+        const key = entry.toString('utf8', 30, 30 + entry.readUInt16LE(26));
+        const record = this.#index.getBinary([key, version]);
+        if (!record) continue; // removed by retention between the two reads
+        out.entries.push([version, entry, key, Buffer.from(record)]);
+        bytes += record.length + key.length;
+        keys.add(key);
+      }
+      this.#exportTimes(out, firstTs, after, toVersion);
+      this.#exportTrimsOf(out, keys, afterVersion);
+      at = afterVersion < 0 ? { p: 't', k: null } : { p: 'r', k: null };
     }
+    if (at.p === 't') {
+      const from = at.k;
+      let last = from;
+      for (const { key, value } of this.#index.getRange(from === null ? {} : { start: from })) {
+        if (from !== null && key[0] === from[0] && key[1] === from[1]) continue;
+        if (bytes >= chunkBytes) return { data: out, next: { p: 't', k: last } };
+        last = key;
+        bytes += SCAN_COST_BYTES;
+        if (key[1] !== TRIM_SLOT) continue;
+        out.trims.push([key[0], Buffer.from(value)]);
+        bytes += key[0].length + value.length;
+      }
+      at = { p: 'r', k: null };
+    }
+    const from = at.k;
+    let last = from;
+    for (const { key, value } of this.#rid.getRange({ start: from === null ? [requestGenerationMin] : [from[0], from[1]] })) {
+      if (from !== null && key[0] === from[0] && key[1] === from[1]) continue;
+      if (bytes >= chunkBytes) return { data: out, next: { p: 'r', k: last } };
+      last = key;
+      bytes += SCAN_COST_BYTES;
+      if (!keepRequest(value)) continue;
+      out.requests.push([key[0], key[1], Buffer.from(value)]);
+      bytes += key[1].length + value.length;
+    }
+    return { data: out, next: null };
+  }
+
+  /** The time index entries of versions in (after, upTo], from the time of the chunk's first entry on. */
+  #exportTimes(out: ShardExport, firstTs: number | null, after: number, upTo: number): void {
+    if (firstTs === null) return;
     // timestamps never decrease with versions: the range's time entries start at its first entry's time
-    const first = out.entries[0];
-    if (first) {
-      for (const { key: ts, value: version } of this.#time.getRange({ start: first[1].readDoubleLE(2) })) {
-        if (version > toVersion) break;
-        if (version > afterVersion) out.times.push([ts, version]);
-      }
-      out.end.timestampUs = out.entries[out.entries.length - 1]![1].readDoubleLE(2);
+    for (const { key: ts, value: version } of this.#time.getRange({ start: firstTs })) {
+      if (version > upTo) break;
+      if (version > after) out.times.push([ts, version]);
     }
-    if (afterVersion < 0) {
-      for (const { key, value } of this.#index.getRange({})) if (key[1] === TRIM_SLOT) out.trims.push([key[0], Buffer.from(value)]);
-    } else {
-      for (const key of keys) {
-        const t = this.#index.getBinary([key, TRIM_SLOT]);
-        if (t) out.trims.push([key, Buffer.from(t)]);
-      }
+  }
+
+  /** A tail carries the trim records of the keys it writes (a whole state ships them all at its end). */
+  #exportTrimsOf(out: ShardExport, keys: ReadonlySet<string>, afterVersion: number): void {
+    if (afterVersion < 0) return;
+    for (const key of keys) {
+      const t = this.#index.getBinary([key, TRIM_SLOT]);
+      if (t) out.trims.push([key, Buffer.from(t)]);
     }
-    for (const { key, value } of this.#rid.getRange({ start: [requestGenerationMin] })) out.requests.push([key[0], key[1], Buffer.from(value)]);
-    return out;
   }
 
   /**
-   * Stages an export: a whole state replaces this copy (`replace`), a tail extends it. Versions a trim
-   * record says are gone are removed here too.
+   * Stages a chunk of an export. The first chunk of a whole state (`replace`) empties this copy first (at
+   * once, and marks it incomplete); a tail extends it. Versions a trim record says are gone are removed
+   * here too.
    */
-  importRange(data: ShardExport, replace: boolean): void {
-    if (replace) this.clearSync();
+  importChunk(data: ShardExport, replace: boolean): void {
+    if (replace) {
+      const awaitingFrom = this.end.get()?.awaitingFrom ?? [];
+      this.clearSync();
+      this.end.markComplete(false, awaitingFrom);
+    }
     for (const [version, entry, key, record] of data.entries) {
       this.#commits.put(this.#log as unknown as StagedDb, version, entry);
       this.#commits.put(this.#index as unknown as StagedDb, [key, version], record);
@@ -126,7 +201,6 @@ export class ShardLog {
     }
     for (const [generation, requestId, result] of data.requests) this.#commits.put(this.#rid as unknown as StagedDb, [generation, requestId], result);
   }
-
 
   // ---- writes (staged; durable once NodeStorage.durable() taken after them resolves) ----
 
@@ -212,6 +286,14 @@ export class ShardLog {
   entry(version: number): LogEntry | null {
     const fast = this.#log.getBinaryFast(version);
     return fast ? decodeLogEntry(fast, true) : null;
+  }
+
+  /** The version and time of the last log entry in (after, upTo], or null. */
+  lastEntryIn(after: number, upTo: number): { version: number; timestampUs: number } | null {
+    for (const { key, value } of this.#log.getRange({ start: upTo + 0.5, end: after + 0.5, reverse: true, limit: 1 })) {
+      return { version: key, timestampUs: value.readDoubleLE(2) };
+    }
+    return null;
   }
 
   /** The highest version with timestamp ≤ t, or -1. */

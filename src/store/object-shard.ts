@@ -159,6 +159,15 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     return result;
   }
 
+  /**
+   * Whether a stored request result belongs to the history up to `version` (whose last write has time
+   * `timestampUs`): a written result by its version, a refused one by its time.
+   */
+  static requestResultUpTo(raw: Buffer, version: number, timestampUs: number): boolean {
+    const saved = unpack(raw) as { ts: number; r: ObjectOpResult };
+    return saved.r.kind === 'written' ? saved.r.version <= version : saved.ts <= timestampUs;
+  }
+
   /** The first result of a request id seen within the retention window, marked duplicate. */
   #requestResult(requestId: string, generation: number, nowUs: number): ObjectOpResult | null {
     for (const g of [generation, generation - 1]) {

@@ -727,6 +727,11 @@ export class Store {
     return asked;
   }
 
+  /** This node's clock (µs since the epoch; the time source of its writes' timestamps). */
+  nowUs(): number {
+    return this.#clock();
+  }
+
   // ---- retention sweep ----
 
   #sweep(): void {

@@ -72,8 +72,14 @@ export const groupConfigSchema = z
     joinBatchMs: z.number().int().min(0).max(600_000).default(50),
     /** Most joiners admitted in one view change. */
     joinsPerViewMax: z.number().int().min(1).max(1024).default(32),
-    /** A joiner asks the next donor if a state transfer has not completed in this time. */
+    /** A member receiving a state transfer asks the next donor when no chunk of it has arrived for this long. */
     stateTransferTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
+    /**
+     * Shard history per state-transfer chunk (bytes of records, at least one record per chunk): a donor
+     * exports one chunk, the receiver installs it durably, then asks for the next, so neither side holds a
+     * whole shard in memory or blocks its event loop (and its heartbeats) for long.
+     */
+    stateChunkBytes: z.number().int().min(1024).max(2 ** 30).default(8 * 1024 * 1024),
     /** Deliveries a joiner buffers (bytes) while its state transfer is in progress. */
     joinerQueueBytesMax: z.number().int().min(1024).max(2 ** 32).default(512 * 1024 * 1024),
     /** Frames buffered for a view this member has not installed yet (bytes). */

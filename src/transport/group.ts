@@ -6,7 +6,7 @@ import type { MemberAddress } from './driver.js';
 import { FailureDetector } from './failure-detector.js';
 import { HybridClock } from './hlc.js';
 import { computeLayout, shardNames } from './layout.js';
-import type { ControlMessage, RestartSummary } from './messages.js';
+import type { ChunkRequest, ControlMessage, RestartSummary } from './messages.js';
 import {
   discardHeld,
   freshCarry,
@@ -72,11 +72,17 @@ export interface ProduceStateRequest {
   readonly shardIndex: number;
   readonly fromVersion: number;
   readonly toVersion: number;
+  /** Null: the transfer's first chunk (the donor picks tail or state); else the chunk after `cursor`. */
+  readonly continuation: { readonly kind: 'tail' | 'state'; readonly cursor: Uint8Array } | null;
+  /** About how many bytes of records one chunk holds (config stateChunkBytes). */
+  readonly chunkBytes: number;
 }
 
 export interface ProducedState {
   readonly kind: 'tail' | 'state';
   readonly bytes: Uint8Array;
+  /** Where the next chunk starts; null: this was the last. */
+  readonly next: Uint8Array | null;
 }
 
 export type P2PResult = { readonly ok: true; readonly payload: Uint8Array } | { readonly ok: false; readonly error: SquallError };
@@ -134,6 +140,20 @@ interface WantedState {
   anyway: number | null;
   /** A state must reach at least this payload version (total restart: the longest copy reported). */
   readonly minVersion: number;
+  /** The transfer under way from `donor` once its first chunk is installed: the chunk to ask for next. */
+  transfer: TransferProgress | null;
+}
+
+/** What the first chunk of a transfer said (every later chunk is asked for and installed with it). */
+interface TransferProgress {
+  readonly donor: number;
+  readonly kind: 'tail' | 'state';
+  readonly from: number;
+  readonly to: number;
+  readonly lastPayload: number;
+  readonly lastTimestampUs: number;
+  readonly chunk: number;
+  readonly cursor: Uint8Array;
 }
 
 interface ActiveView {
@@ -226,9 +246,28 @@ export class GroupCore {
   #storageBusy: { token: number; then: () => void } | null = null;
   readonly #produceJobs = new Map<
     number,
-    { to: number; shard: number; req: number; from: number; toVersion: number; lastPayload: number; lastTimestampUs: number }
+    { to: number; shard: number; req: number; from: number; toVersion: number; lastPayload: number; lastTimestampUs: number; chunk: number }
   >();
-  readonly #installJobs = new Map<number, { shard: number; req: number; toVersion: number; lastPayload: number; lastTimestampUs: number }>();
+  readonly #installJobs = new Map<
+    number,
+    {
+      shard: number;
+      req: number;
+      donor: number;
+      kind: 'tail' | 'state';
+      from: number;
+      toVersion: number;
+      lastPayload: number;
+      lastTimestampUs: number;
+      chunk: number;
+      next: Uint8Array | null;
+    }
+  >();
+  /**
+   * Shards whose local copy a partly installed "state" transfer emptied: until a transfer completes,
+   * this member holds nothing of them (it asks for a whole state and reports no log end).
+   */
+  readonly #emptied = new Set<string>();
   #deferredStateReqs: Array<{ from: number; msg: Extract<ControlMessage, { t: 'stateReq' }> }> = [];
   #nextStateReq = 1;
 
@@ -567,6 +606,8 @@ export class GroupCore {
             to: job.toVersion,
             lastPayload: job.lastPayload,
             lastTimestampUs: job.lastTimestampUs,
+            chunk: job.chunk,
+            next: result.next,
           };
     this.#sendMsg(job.to, msg);
   }
@@ -575,6 +616,13 @@ export class GroupCore {
     const job = this.#installJobs.get(token);
     if (!job) return;
     this.#installJobs.delete(token);
+    const name = this.#shardNames[job.shard]!;
+    if (ok && job.kind === 'state' && job.chunk === 0) {
+      // the store emptied its copy to install this state (even if a view change made the transfer moot
+      // meanwhile): it holds nothing else of the shard now
+      this.#emptied.add(name);
+      this.#logEnds.delete(name);
+    }
     const a = this.#active;
     const want = a?.wanted.get(job.shard);
     if (!a || !want || want.req !== job.req) return;
@@ -584,14 +632,29 @@ export class GroupCore {
       this.#askNextDonor(a, job.shard, want);
       return;
     }
+    if (job.next !== null) {
+      want.transfer = {
+        donor: job.donor,
+        kind: job.kind,
+        from: job.from,
+        to: job.toVersion,
+        lastPayload: job.lastPayload,
+        lastTimestampUs: job.lastTimestampUs,
+        chunk: job.chunk + 1,
+        cursor: job.next,
+      };
+      this.#askNextChunk(a, job.shard, want);
+      return;
+    }
     a.wanted.delete(job.shard);
+    this.#emptied.delete(name);
     const mc = a.shards.get(job.shard);
     if (mc?.awaitingState) mc.releaseHeld(job.toVersion, job.lastPayload, job.lastTimestampUs);
     this.#incomplete.delete(a.view.shards[job.shard]!.name);
     this.#awaitingFrom.delete(a.view.shards[job.shard]!.name);
     this.#out.shardReady(job.shard);
     this.#hlc.observe(job.lastTimestampUs);
-    this.#log.info({ shard: job.shard, vid: a.view.vid, toVersion: job.toVersion }, 'state transfer complete');
+    this.#log.info({ shard: job.shard, vid: a.view.vid, toVersion: job.toVersion, kind: job.kind, chunks: job.chunk + 1 }, 'state transfer complete');
   }
 
   // =============================================================== storage queue
@@ -682,7 +745,7 @@ export class GroupCore {
     const logEnds: Record<string, ShardLogEnd> = {};
     for (const [name, end] of this.#logEnds) logEnds[name] = { ...end, complete: !this.#incomplete.has(name) };
     for (const name of this.#incomplete) {
-      const end = logEnds[name] ?? { version: VERSION_NONE, timestampUs: 0 };
+      const end = (!this.#emptied.has(name) && logEnds[name]) || { version: VERSION_NONE, timestampUs: 0 };
       logEnds[name] = { ...end, complete: false, awaitingFrom: this.#awaitingFrom.get(name) ?? [] };
     }
     return { views: [newest], logEnds };
@@ -965,7 +1028,17 @@ export class GroupCore {
       a.shards.set(s.index, mc);
       if (needState) {
         const minVersion = donorEnds !== null ? (donorEnds[s.index] ?? VERSION_NONE) : VERSION_NONE;
-        a.wanted.set(s.index, { donors: wantFrom!, next: 0, req: 0, sentUs: 0, installing: false, refusals: new Map(), anyway: null, minVersion });
+        a.wanted.set(s.index, {
+          donors: wantFrom!,
+          next: 0,
+          req: 0,
+          sentUs: 0,
+          installing: false,
+          refusals: new Map(),
+          anyway: null,
+          minVersion,
+          transfer: null,
+        });
       }
     }
     this.#active = a;
@@ -1044,8 +1117,7 @@ export class GroupCore {
     const set = new Set([this.selfId, ...want.refusals.keys()]);
     if (!want.donors.every((id) => want.refusals.has(id))) return null;
     for (const r of want.refusals.values()) if (!r.awaiting.every((id) => set.has(id))) return null;
-    const mc = a.shards.get(k);
-    let best = { id: this.selfId, logEnd: mc ? mc.localCopy.lastPayloadVersion : (this.#logEnds.get(a.view.shards[k]!.name)?.version ?? VERSION_NONE) };
+    let best = { id: this.selfId, logEnd: this.#localEnd(a, k) };
     for (const [id, r] of want.refusals) {
       if (r.logEnd > best.logEnd || (r.logEnd === best.logEnd && id < best.id)) best = { id, logEnd: r.logEnd };
     }
@@ -1053,6 +1125,16 @@ export class GroupCore {
   }
 
   #askNextDonor(a: ActiveView, k: number, want: WantedState, first = false): void {
+    const name = a.view.shards[k]!.name;
+    want.transfer = null;
+    if (want.donors.length === 0 && this.#emptied.has(name)) {
+      // Never serve a copy that a partly installed state emptied: keep waiting for a holder to appear.
+      if (this.#nowUs - want.sentUs >= this.#config.joinRetryMs * US_PER_MS) {
+        want.sentUs = this.#nowUs;
+        this.#log.error({ shard: k }, 'no member holds this shard state and the local copy was emptied by an interrupted transfer; waiting');
+      }
+      return;
+    }
     if (want.donors.length === 0) {
       // Nobody holds this shard's state: start from what this member has.
       a.wanted.delete(k);
@@ -1071,10 +1153,8 @@ export class GroupCore {
     want.next++;
     want.req = this.#nextStateReq++;
     want.sentUs = this.#nowUs;
-    const name = a.view.shards[k]!.name;
-    const mc = a.shards.get(k);
     // What this member's store holds: its copy as it was before waiting (held deliveries are not in it).
-    const from = mc ? mc.localCopy.lastPayloadVersion : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
+    const from = this.#localEnd(a, k);
     const fromLog = rankOf(a.view, donor) < 0;
     this.#sendMsg(donor, {
       t: 'stateReq',
@@ -1087,7 +1167,31 @@ export class GroupCore {
     });
   }
 
+  /** Asks the donor of the transfer under way for its next chunk (the wait for it starts again). */
+  #askNextChunk(a: ActiveView, k: number, want: WantedState): void {
+    const t = want.transfer!;
+    want.sentUs = this.#nowUs;
+    this.#sendMsg(t.donor, {
+      t: 'stateReq',
+      shard: k,
+      vid: a.view.vid,
+      from: t.from,
+      req: want.req,
+      ...(want.anyway !== null ? { anyway: true } : {}),
+      cont: { kind: t.kind, to: t.to, lastPayload: t.lastPayload, lastTimestampUs: t.lastTimestampUs, chunk: t.chunk, cursor: t.cursor },
+    });
+  }
+
+  /** The last payload version of this member's own copy of shard k (what a transfer continues). */
+  #localEnd(a: ActiveView, k: number): number {
+    const name = a.view.shards[k]!.name;
+    if (this.#emptied.has(name)) return VERSION_NONE;
+    const mc = a.shards.get(k);
+    return mc ? mc.localCopy.lastPayloadVersion : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
+  }
+
   #onStateRequest(from: number, msg: Extract<ControlMessage, { t: 'stateReq' }>): void {
+    if (msg.cont) return this.#onChunkRequest(from, msg, msg.cont);
     const a = this.#active;
     const outOfGroup = this.#mode === 'joining' || this.#mode === 'left' || this.#mode === 'stopped' || this.#mode === 'idle';
     if (outOfGroup) {
@@ -1108,7 +1212,8 @@ export class GroupCore {
     const mc = a.shards.get(msg.shard);
     if (msg.anyway && shard && mc?.awaitingState) {
       const local = mc.localCopy;
-      return this.#produce(from, msg, shard.name, local.lastPayloadVersion, local.lastPayloadVersion, local.lastTimestampUs);
+      const end = this.#localEnd(a, msg.shard);
+      return this.#produce(from, msg, shard.name, end, end, end === VERSION_NONE ? 0 : local.lastTimestampUs);
     }
     let toVersion: number;
     let lastPayload: number;
@@ -1121,7 +1226,7 @@ export class GroupCore {
       return this.#answerFromLog(from, msg);
     } else {
       const redirect = a.wanted.get(msg.shard)?.donors ?? [];
-      const logEnd = mc.localCopy.lastPayloadVersion;
+      const logEnd = this.#localEnd(a, msg.shard);
       this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'my copy is incomplete', redirect, logEnd });
       return;
     }
@@ -1133,13 +1238,26 @@ export class GroupCore {
     const name = this.#shardNames[msg.shard];
     if (name === undefined || (this.#incomplete.has(name) && !msg.anyway)) {
       const redirect = name === undefined ? [] : (this.#awaitingFrom.get(name) ?? []);
-      const logEnd = name === undefined ? VERSION_NONE : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
+      const logEnd = name === undefined || this.#emptied.has(name) ? VERSION_NONE : (this.#logEnds.get(name)?.version ?? VERSION_NONE);
       this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'no complete copy of this shard here', redirect, logEnd });
       return;
     }
     const end = this.#logEnds.get(name);
     const version = end?.version ?? VERSION_NONE;
     this.#produce(from, msg, name, version, version, end?.timestampUs ?? 0);
+  }
+
+  /**
+   * A later chunk of a transfer this member began: produced from its log with what the first chunk said
+   * (the store refuses if its copy can no longer give it), whatever view either member is in now.
+   */
+  #onChunkRequest(from: number, msg: Extract<ControlMessage, { t: 'stateReq' }>, cont: ChunkRequest): void {
+    const name = this.#shardNames[msg.shard];
+    if (name === undefined || this.#mode === 'stopped' || this.#emptied.has(name) || (this.#incomplete.has(name) && !msg.anyway)) {
+      this.#sendMsg(from, { t: 'state', shard: msg.shard, req: msg.req, ok: false, reason: 'this member can no longer continue the transfer' });
+      return;
+    }
+    this.#produce(from, msg, name, cont.to, cont.lastPayload, cont.lastTimestampUs, { chunk: cont.chunk, kind: cont.kind, cursor: cont.cursor });
   }
 
   #produce(
@@ -1149,10 +1267,18 @@ export class GroupCore {
     toVersion: number,
     lastPayload: number,
     lastTimestampUs: number,
+    next: { chunk: number; kind: 'tail' | 'state'; cursor: Uint8Array } | null = null,
   ): void {
     const token = this.#nextToken++;
-    this.#produceJobs.set(token, { to, shard: msg.shard, req: msg.req, from: msg.from, toVersion, lastPayload, lastTimestampUs });
-    this.#out.produceState(token, { name, shardIndex: msg.shard, fromVersion: msg.from, toVersion });
+    this.#produceJobs.set(token, { to, shard: msg.shard, req: msg.req, from: msg.from, toVersion, lastPayload, lastTimestampUs, chunk: next?.chunk ?? 0 });
+    this.#out.produceState(token, {
+      name,
+      shardIndex: msg.shard,
+      fromVersion: msg.from,
+      toVersion,
+      continuation: next && { kind: next.kind, cursor: next.cursor },
+      chunkBytes: this.#config.stateChunkBytes,
+    });
   }
 
   #onStateReply(from: number, msg: Extract<ControlMessage, { t: 'state' }>): void {
@@ -1176,7 +1302,10 @@ export class GroupCore {
       this.#askNextDonor(a, msg.shard, want);
       return;
     }
-    if (msg.lastPayload < want.minVersion) {
+    const t = want.transfer;
+    // a chunk other than the one asked for (a late duplicate) is ignored: the timeout covers its loss
+    if (t !== null ? from !== t.donor || msg.chunk !== t.chunk : msg.chunk !== 0) return;
+    if (t === null && msg.lastPayload < want.minVersion) {
       this.#log.warn({ shard: msg.shard, donor: from, lastPayload: msg.lastPayload, minVersion: want.minVersion }, 'donor state shorter than required');
       return this.#askNextDonor(a, msg.shard, want);
     }
@@ -1185,15 +1314,22 @@ export class GroupCore {
     this.#installJobs.set(token, {
       shard: msg.shard,
       req: msg.req,
+      donor: from,
+      kind: msg.kind,
+      from: msg.from,
       toVersion: msg.to,
       lastPayload: msg.lastPayload,
       lastTimestampUs: msg.lastTimestampUs,
+      chunk: msg.chunk,
+      next: msg.next,
     });
     this.#out.installState(token, a.view.shards[msg.shard]!.name, msg.shard, {
       kind: msg.kind,
       bytes: msg.bytes,
       fromVersion: msg.from,
       toVersion: msg.to,
+      first: msg.chunk === 0,
+      last: msg.next === null,
     });
   }
 

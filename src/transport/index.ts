@@ -14,6 +14,8 @@ export {
   type RaggedTrimRecord,
   type RestartState,
   type ShardLogEnd,
+  memoryLogChunk,
+  type StateChunk,
   type StateTransfer,
   type StateTransferHooks,
   type TransportStorage,

@@ -4,7 +4,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { GroupConfig } from './config.js';
 import type { DriverListener, MemberAddress, TransportDriver } from './driver.js';
 import { nodeEventLoop, type Cancel, type EventLoop } from './event-loop.js';
-import { GroupCore, type CoreOutput, type P2PResult, type StartMode, type ViewEvent } from './group.js';
+import { GroupCore, type CoreOutput, type P2PResult, type ProducedState, type StartMode, type ViewEvent } from './group.js';
 import { shardNames } from './layout.js';
 import type { MulticastTrace } from './ordered-multicast.js';
 import type { Delivered, ShardFrontiers } from './ordered-shard.js';
@@ -273,12 +273,21 @@ export class GroupMember {
       },
       produceState: (token, req) => {
         const hooks = o.stateTransfer;
-        (async () => {
-          if (req.fromVersion >= 0) {
-            const tail = await hooks.logTail(req.name, req.fromVersion, req.toVersion);
-            if (tail) return { kind: 'tail' as const, bytes: tail };
+        (async (): Promise<ProducedState> => {
+          const { name, fromVersion, toVersion, continuation: cont, chunkBytes } = req;
+          if (cont !== null) {
+            const chunk =
+              cont.kind === 'tail'
+                ? await hooks.logTail(name, fromVersion, toVersion, cont.cursor, chunkBytes)
+                : await hooks.stateAt(name, toVersion, cont.cursor, chunkBytes);
+            if (!chunk) throw new Error(`this member can no longer produce the tail of ${name} after ${fromVersion}`);
+            return { kind: cont.kind, ...chunk };
           }
-          return { kind: 'state' as const, bytes: await hooks.stateAt(req.name, req.toVersion) };
+          if (fromVersion >= 0) {
+            const tail = await hooks.logTail(name, fromVersion, toVersion, null, chunkBytes);
+            if (tail) return { kind: 'tail', ...tail };
+          }
+          return { kind: 'state', ...(await hooks.stateAt(name, toVersion, null, chunkBytes)) };
         })().then(
           (r) => this.#input(() => this.#core!.stateProduced(token, r)),
           (e: unknown) => this.#input(() => this.#core!.stateProduced(token, { error: String(e) })),

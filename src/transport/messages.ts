@@ -14,6 +14,16 @@ export interface RestartSummary {
   readonly logEnds: Readonly<Record<string, ShardLogEnd>>;
 }
 
+/** What a receiver sends back to get a transfer's next chunk (the donor keeps no state between chunks). */
+export interface ChunkRequest {
+  readonly kind: 'tail' | 'state';
+  readonly to: number;
+  readonly lastPayload: number;
+  readonly lastTimestampUs: number;
+  readonly chunk: number;
+  readonly cursor: Uint8Array;
+}
+
 export type ControlMessage =
   /** A member asks to join (sent repeatedly to every known member until a view includes it). */
   | { readonly t: 'join'; readonly member: MemberInfo; readonly restart: RestartSummary | null }
@@ -46,6 +56,8 @@ export type ControlMessage =
        * from its log. Otherwise only a member that reached the requester's view may answer.
        */
       readonly fromLog?: boolean;
+      /** The next chunk of a transfer this donor began (what its first chunk said, and where to go on). */
+      readonly cont?: ChunkRequest;
     }
   | {
       readonly t: 'state';
@@ -59,6 +71,10 @@ export type ControlMessage =
       /** The donor's last payload version at or below `to` (what the receiver must end up persisting). */
       readonly lastPayload: number;
       readonly lastTimestampUs: number;
+      /** Chunk number in the transfer (0: first). */
+      readonly chunk: number;
+      /** Where the next chunk starts (the receiver asks for it with this); null: the last chunk. */
+      readonly next: Uint8Array | null;
     }
   | {
       readonly t: 'state';

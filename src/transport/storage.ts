@@ -84,28 +84,73 @@ export class MemoryTransportStorage implements TransportStorage {
   }
 }
 
-/** What a donor hands a member that needs a shard's state. */
+/**
+ * One chunk of what a donor hands a member that needs a shard's state. A transfer is a sequence of
+ * chunks: the receiver installs each (durably) before asking for the next, so a shard of any size moves
+ * in bounded pieces.
+ */
 export interface StateTransfer {
   /** "tail": the log entries after fromVersion up to toVersion; "state": the whole state as of toVersion. */
   readonly kind: 'tail' | 'state';
   readonly bytes: Uint8Array;
   readonly fromVersion: number;
   readonly toVersion: number;
+  /** The transfer's first chunk (a "state" transfer empties the copy before installing it). */
+  readonly first: boolean;
+  /** The transfer's last chunk: once it is installed, the copy is whole up to toVersion. */
+  readonly last: boolean;
+}
+
+/** A chunk as a donor produces it, and where the next one starts (opaque to the transport; null: none). */
+export interface StateChunk {
+  readonly bytes: Uint8Array;
+  readonly next: Uint8Array | null;
 }
 
 /**
  * The state-transfer hook the layer above (the store) supplies. The transport decides who sends what to
- * whom and when; the store produces and installs the bytes.
+ * whom and when; the store produces and installs the bytes. `cursor` is null for a transfer's first
+ * chunk and otherwise the `next` of the chunk before; a chunk holds about `chunkBytes` of records (at
+ * least one record).
  */
 export interface StateTransferHooks {
   /**
-   * Donor side: the log entries of shard `name` after `afterVersion` up to `toVersion`, or null when this
-   * node cannot produce a tail that continues `afterVersion` (trimmed, or afterVersion is not a version of
-   * its log): the transport then asks for stateAt instead.
+   * Donor side: a chunk of the log entries of shard `name` after `afterVersion` up to `toVersion`, or null
+   * when this node cannot produce a tail that continues `afterVersion` (trimmed, or afterVersion is not a
+   * version of its log): the transport then asks for stateAt instead.
    */
-  logTail(name: string, afterVersion: number, toVersion: number): Promise<Uint8Array | null>;
-  /** Donor side: the whole state of shard `name` as of `version` (everything at or below it). */
-  stateAt(name: string, version: number): Promise<Uint8Array>;
-  /** Receiving side: install what a donor produced; resolves once applied (not necessarily persisted). */
+  logTail(name: string, afterVersion: number, toVersion: number, cursor: Uint8Array | null, chunkBytes: number): Promise<StateChunk | null>;
+  /** Donor side: a chunk of the whole state of shard `name` as of `version` (everything at or below it). */
+  stateAt(name: string, version: number, cursor: Uint8Array | null, chunkBytes: number): Promise<StateChunk>;
+  /** Receiving side: install one chunk; resolves once it is durable here. */
   install(name: string, transfer: StateTransfer): Promise<void>;
+}
+
+/**
+ * For in-memory logs (the simulation, the transport test member): the entries of a chunk of `log`
+ * (ascending `v`) after `after` up to `to`, starting past `cursor`, holding about `chunkBytes` by
+ * `bytesOf` (at least one entry), and the cursor of the next chunk (null: this is the last).
+ */
+export function memoryLogChunk<E extends { readonly v: number }>(
+  log: readonly E[],
+  after: number,
+  to: number,
+  cursor: Uint8Array | null,
+  chunkBytes: number,
+  bytesOf: (e: E) => number,
+): { entries: E[]; next: Uint8Array | null } {
+  const start = cursor === null ? after : Buffer.from(cursor).readDoubleLE(0);
+  const entries: E[] = [];
+  let bytes = 0;
+  let i = log.findIndex((e) => e.v > start);
+  if (i < 0) i = log.length;
+  for (; i < log.length && log[i]!.v <= to && (entries.length === 0 || bytes < chunkBytes); i++) {
+    entries.push(log[i]!);
+    bytes += bytesOf(log[i]!);
+  }
+  const more = i < log.length && log[i]!.v <= to;
+  if (!more) return { entries, next: null };
+  const next = Buffer.alloc(8);
+  next.writeDoubleLE(entries[entries.length - 1]!.v, 0);
+  return { entries, next };
 }

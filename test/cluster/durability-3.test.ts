@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { eventually, startTestCluster } from '../fixtures/cluster.js';
 import { stream, verify, type Acked } from '../fixtures/durability.js';
@@ -11,7 +13,8 @@ import { stream, verify, type Acked } from '../fixtures/durability.js';
   const nodes = 3;
   const kills = 1;
   t.test(`${nodes} members: acknowledged persisted writes survive SIGKILL of ${kills} member(s) and their restart`, async (t) => {
-    const tc = await startTestCluster(t, nodes, 2, 3);
+    // small state-transfer chunks: the restarted member catches up through many of them
+    const tc = await startTestCluster(t, nodes, 2, 3, { group: { stateChunkBytes: 4096 } });
     await eventually(() => tc.clients.get(1)!.createPool('/d', { type: 'persistent' }));
     for (const c of tc.clients.values()) await eventually(() => c.getPool('/d'));
     const acked: Acked[] = [];
@@ -35,6 +38,18 @@ import { stream, verify, type Acked } from '../fixtures/durability.js';
     await writers;
     t.ok(acked.length > 50, `${acked.length} writes acknowledged during the run (${refused.length} refused as not applied)`);
     await verify(t, tc, acked, refused, 'after kills and restarts');
+    const chunks = victims.flatMap((id) => stateTransferChunks(join(tc.dir, `node-${id}.log`)));
+    t.ok(chunks.some((n) => n > 1), `the restarted member caught up by chunked state transfers (chunks per transfer: ${chunks.join(', ')})`);
   });
 }
 
+/** The chunk counts of the state transfers a member's log reports as complete. */
+function stateTransferChunks(logFile: string): number[] {
+  const out: number[] = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('state transfer complete')) continue;
+    const chunks = (JSON.parse(line) as { chunks?: unknown }).chunks;
+    if (typeof chunks === 'number') out.push(chunks);
+  }
+  return out;
+}

@@ -11,7 +11,8 @@ import { stream, verify, type Acked } from '../fixtures/durability.js';
   const nodes = 5;
   const kills = 2;
   t.test(`${nodes} members: acknowledged persisted writes survive SIGKILL of ${kills} member(s) and their restart`, async (t) => {
-    const tc = await startTestCluster(t, nodes, 2, 3);
+    // state-transfer chunks of 16 KiB: a restarted member catches up through several
+    const tc = await startTestCluster(t, nodes, 2, 3, { group: { stateChunkBytes: 16 * 1024 } });
     await eventually(() => tc.clients.get(1)!.createPool('/d', { type: 'persistent' }));
     for (const c of tc.clients.values()) await eventually(() => c.getPool('/d'));
     const acked: Acked[] = [];
