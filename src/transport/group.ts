@@ -264,8 +264,9 @@ export class GroupCore {
     }
   >();
   /**
-   * Shards whose local copy a partly installed "state" transfer emptied: until a transfer completes,
-   * this member holds nothing of them (it asks for a whole state and reports no log end).
+   * Shards whose local copy is void until a transfer completes: emptied by a partly installed "state"
+   * transfer, or reaching beyond the history a total restart agreed on. This member counts itself as
+   * holding nothing of them (it asks for a whole state and reports no log end).
    */
   readonly #emptied = new Set<string>();
   #deferredStateReqs: Array<{ from: number; msg: Extract<ControlMessage, { t: 'stateReq' }> }> = [];
@@ -994,8 +995,18 @@ export class GroupCore {
         carry = freshCarry(end?.version ?? VERSION_NONE, end?.timestampUs ?? 0);
         let from = holders;
         if (from.length === 0 && this.#incomplete.has(s.name)) from = (this.#awaitingFrom.get(s.name) ?? []).filter((id) => id !== this.selfId);
-        const behind = donorEnds === null || (donorEnds[s.index] ?? VERSION_NONE) > carry.deliveredVersion;
-        if (from.length > 0 && behind) {
+        const donorEnd = donorEnds === null ? null : (donorEnds[s.index] ?? VERSION_NONE);
+        const behind = donorEnd === null || donorEnd > carry.deliveredVersion;
+        // A total restart goes on from the history its donors hold. A copy reaching beyond it holds
+        // deliveries no donor made (so never persisted on every member): it is replaced by a whole state.
+        const ahead = donorEnd !== null && from.length > 0 && carry.lastPayloadVersion > donorEnd;
+        if (ahead) {
+          this.#log.warn({ shard: s.index, localEnd: carry.lastPayloadVersion, donorEnd }, 'local copy reaches beyond the restart history; replacing it');
+          this.#emptied.add(s.name);
+          this.#logEnds.delete(s.name);
+          carry = freshCarry();
+        }
+        if (from.length > 0 && (behind || ahead)) {
           carry = holdCarry(carry);
           wantFrom = [...from];
         }

@@ -86,6 +86,38 @@ t.test('total restart: every member crashes; the group restarts from saved views
   t.same(checkRun(c), [], 'one history, and the persisted frontier survived the restart');
 });
 
+t.test('total restart: a copy reaching beyond the history the restart agreed on is replaced, not kept', async (t) => {
+  const c = cluster(3);
+  c.startInitial();
+  await formed(c, [1, 2, 3], 2 * S);
+  for (let round = 0; round < 3; round++) {
+    for (const id of [1, 2, 3]) c.sendFrom(id, 10);
+    await c.drive(c.sched.nowUs + 0.1 * S);
+  }
+  await c.drive(c.sched.nowUs + 0.5 * S);
+  c.crashNode(3);
+  await formed(c, [1, 2], c.sched.nowUs + 5 * S); // the newest view leaves member 3 out
+  for (const id of [1, 2]) c.sendFrom(id, 5);
+  await c.drive(c.sched.nowUs + 0.5 * S);
+  c.crashNode(1);
+  c.crashNode(2);
+  // member 3's saved copy ends with an entry nobody else holds (as if only it had delivered it before
+  // everyone stopped): the restart's history comes from members 1 and 2, so that entry must go
+  const durable3 = c.nodes.get(3)!.durable;
+  const log3 = durable3.logs.get('persistent/0/0')!;
+  const log1 = c.nodes.get(1)!.durable.logs.get('persistent/0/0')!;
+  const stray = { ...log1[log1.length - 1]!, v: log1[log1.length - 1]!.v + 1, id: 'stray' };
+  durable3.logs.set('persistent/0/0', [...log3, stray]);
+  for (const id of [1, 2, 3]) c.startNode(id); // member 3 takes part in the restart
+  await formed(c, [1, 2, 3], c.sched.nowUs + 10 * S);
+  for (const id of [1, 2, 3]) c.sendFrom(id, 5);
+  await c.drive(c.sched.nowUs + 1 * S);
+  t.notOk(logIds(c, 3).includes('stray'), 'the stray entry is gone from member 3');
+  t.same(logIds(c, 3), logIds(c, 1), 'member 3 holds the same history as member 1');
+  t.same(c.failures, []);
+  t.same(checkRun(c), [], 'one history on every member');
+});
+
 t.test('majority rule: a 2-member group stops a partitioned member unless majorityRule is off', async (t) => {
   for (const majorityRule of [true, false]) {
     const c = cluster(2, { config: { majorityRule } });
