@@ -154,6 +154,8 @@ interface TransferProgress {
   readonly lastTimestampUs: number;
   readonly chunk: number;
   readonly cursor: Uint8Array;
+  /** Bytes of the chunks installed so far. */
+  readonly bytes: number;
 }
 
 interface ActiveView {
@@ -199,6 +201,8 @@ const VIEWS_REMEMBERED_MAX = 8;
 const PENDING_JOINS_MAX = 1024;
 /** State requests a member keeps until it reaches the requester's view. */
 const DEFERRED_STATE_REQUESTS_MAX = 1024;
+/** A transfer in progress is logged every this many chunks. */
+const STATE_PROGRESS_CHUNKS = 64;
 /** How many generations of incomplete copies a total restart follows back. */
 const RESTART_CHAIN_MAX = 16;
 /** Most donors a waiting member keeps asking (redirects add to them). */
@@ -261,6 +265,8 @@ export class GroupCore {
       lastTimestampUs: number;
       chunk: number;
       next: Uint8Array | null;
+      /** Bytes of the transfer with this chunk. */
+      bytes: number;
     }
   >();
   /**
@@ -643,7 +649,11 @@ export class GroupCore {
         lastTimestampUs: job.lastTimestampUs,
         chunk: job.chunk + 1,
         cursor: job.next,
+        bytes: job.bytes,
       };
+      if (job.chunk % STATE_PROGRESS_CHUNKS === STATE_PROGRESS_CHUNKS - 1) {
+        this.#log.info({ shard: job.shard, donor: job.donor, kind: job.kind, toVersion: job.toVersion, chunks: job.chunk + 1, bytes: job.bytes }, 'state transfer in progress');
+      }
       this.#askNextChunk(a, job.shard, want);
       return;
     }
@@ -655,7 +665,10 @@ export class GroupCore {
     this.#awaitingFrom.delete(a.view.shards[job.shard]!.name);
     this.#out.shardReady(job.shard);
     this.#hlc.observe(job.lastTimestampUs);
-    this.#log.info({ shard: job.shard, vid: a.view.vid, toVersion: job.toVersion, kind: job.kind, chunks: job.chunk + 1 }, 'state transfer complete');
+    this.#log.info(
+      { shard: job.shard, vid: a.view.vid, toVersion: job.toVersion, kind: job.kind, chunks: job.chunk + 1, bytes: job.bytes },
+      'state transfer complete',
+    );
   }
 
   // =============================================================== storage queue
@@ -1333,6 +1346,7 @@ export class GroupCore {
       lastTimestampUs: msg.lastTimestampUs,
       chunk: msg.chunk,
       next: msg.next,
+      bytes: (t?.bytes ?? 0) + msg.bytes.length,
     });
     this.#out.installState(token, a.view.shards[msg.shard]!.name, msg.shard, {
       kind: msg.kind,
