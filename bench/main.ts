@@ -8,6 +8,7 @@ const suites: Record<string, { module: string; about: string }> = {
   multicast: { module: './multicast.js', about: 'ordered multicast throughput and latency between member processes' },
   scale: { module: './scale.js', about: 'scaling curves: history depth, key count, value size, replicas' },
   fabric: { module: './fabric.js', about: 'raw native data plane (libfabric shm/tcp/net) vs node:net loopback' },
+  rejoin: { module: './rejoin.js', about: 'catch-up time of a restarted member that missed writes (state transfer)' },
 };
 
 const [suite, ...rest] = process.argv.slice(2);
