@@ -40,7 +40,8 @@ export interface ShardExport {
   times: Array<[timestampUs: number, version: number]>;
   trims: Array<[key: string, record: Buffer]>;
   requests: Array<[generation: number, requestId: string, result: Buffer]>;
-  end: { version: number; timestampUs: number };
+  /** lastTrimVersion: the donor's (see ShardLog.lastTrimVersion). */
+  end: { version: number; timestampUs: number; lastTrimVersion?: number };
 }
 
 /**
@@ -61,6 +62,10 @@ export class ShardLog {
   readonly #index: Database<Buffer, IndexKey>;
   readonly #time: Database<number, number>;
   readonly #rid: Database<Buffer, [number, string]>;
+  readonly #meta: Database<unknown, string>;
+  readonly #lastTrimKey: string;
+  /** As last staged (undefined: not read yet). */
+  #lastTrim: number | undefined = undefined;
   readonly #commits: GroupCommit;
   /** Where this copy ends (see shard-end.ts). */
   readonly end: ShardEndMarker;
@@ -73,6 +78,8 @@ export class ShardLog {
     this.#index = root.openDB<Buffer, IndexKey>({ name: `${name}:index`, encoding: 'binary' });
     this.#time = root.openDB<number, number>({ name: `${name}:time`, encoding: 'ordered-binary' });
     this.#rid = root.openDB<Buffer, [number, string]>({ name: `${name}:rid`, encoding: 'binary' });
+    this.#meta = meta;
+    this.#lastTrimKey = `lasttrim:${name}`;
   }
 
   clearSync(): void {
@@ -81,6 +88,8 @@ export class ShardLog {
     this.#time.clearSync();
     this.#rid.clearSync();
     this.end.clearSync();
+    this.#meta.removeSync(this.#lastTrimKey);
+    this.#lastTrim = -1;
   }
 
   // ---- state transfer ----
@@ -102,7 +111,17 @@ export class ShardLog {
     keepRequest: (result: Buffer) => boolean,
   ): { data: ShardExport; next: ExportCursor | null } {
     const lastEntry = this.lastEntryIn(afterVersion, toVersion);
-    const out: ShardExport = { entries: [], times: [], trims: [], requests: [], end: { version: toVersion, timestampUs: lastEntry?.timestampUs ?? 0 } };
+    const lastTrimVersion = this.lastTrimVersion();
+    const out: ShardExport = {
+      entries: [],
+      times: [],
+      trims: [],
+      requests: [],
+      end: { version: toVersion, timestampUs: lastEntry?.timestampUs ?? 0, lastTrimVersion },
+    };
+    // A tail carries the trim records of the keys it writes; if retention trimmed any key after the tail's
+    // start (a sweep trims keys nobody wrote), it carries every trim record, as a whole state does.
+    const allTrims = afterVersion < 0 || lastTrimVersion > afterVersion;
     let bytes = 0;
     let at: ExportCursor = cursor ?? { p: 'e', v: afterVersion };
     if (at.p === 'e') {
@@ -113,7 +132,7 @@ export class ShardLog {
       for (const { key: version, value } of this.#log.getRange({ start: after + 0.5, end: toVersion + 0.5 })) {
         if (bytes >= chunkBytes) {
           this.#exportTimes(out, firstTs, after, last);
-          this.#exportTrimsOf(out, keys, afterVersion);
+          if (!allTrims) this.#exportTrimsOf(out, keys);
           return { data: out, next: { p: 'e', v: last } };
         }
         last = version;
@@ -128,8 +147,8 @@ export class ShardLog {
         keys.add(key);
       }
       this.#exportTimes(out, firstTs, after, toVersion);
-      this.#exportTrimsOf(out, keys, afterVersion);
-      at = afterVersion < 0 ? { p: 't', k: null } : { p: 'r', k: null };
+      if (!allTrims) this.#exportTrimsOf(out, keys);
+      at = allTrims ? { p: 't', k: null } : { p: 'r', k: null };
     }
     if (at.p === 't') {
       const from = at.k;
@@ -169,9 +188,8 @@ export class ShardLog {
     }
   }
 
-  /** A tail carries the trim records of the keys it writes (a whole state ships them all at its end). */
-  #exportTrimsOf(out: ShardExport, keys: ReadonlySet<string>, afterVersion: number): void {
-    if (afterVersion < 0) return;
+  /** The trim records of `keys` (a tail's chunk, when no trim happened since the tail's start). */
+  #exportTrimsOf(out: ShardExport, keys: ReadonlySet<string>): void {
     for (const key of keys) {
       const t = this.#index.getBinary([key, TRIM_SLOT]);
       if (t) out.trims.push([key, Buffer.from(t)]);
@@ -200,6 +218,23 @@ export class ShardLog {
       for (const r of this.history(key, 0, retained - 1, 100_000)) this.removeVersion(key, r.version);
     }
     for (const [generation, requestId, result] of data.requests) this.#commits.put(this.#rid as unknown as StagedDb, [generation, requestId], result);
+    // this copy now holds trims made up to the donor's last one
+    if (data.end.lastTrimVersion !== undefined) this.#noteTrim(data.end.lastTrimVersion);
+  }
+
+  /**
+   * The version of the last op that trimmed a key in this copy (-1: none). A tail that starts before it
+   * must carry every trim record: the trim may concern a key the tail does not write.
+   */
+  lastTrimVersion(): number {
+    if (this.#lastTrim === undefined) this.#lastTrim = (this.#meta.get(this.#lastTrimKey) as number | undefined) ?? -1;
+    return this.#lastTrim;
+  }
+
+  #noteTrim(version: number): void {
+    if (version <= this.lastTrimVersion()) return;
+    this.#lastTrim = version;
+    this.#commits.put(this.#meta as unknown as StagedDb, this.#lastTrimKey, version);
   }
 
   // ---- writes (staged; durable once NodeStorage.durable() taken after them resolves) ----
@@ -221,8 +256,10 @@ export class ShardLog {
     this.#commits.remove(this.#index as unknown as StagedDb, [key, version]);
   }
 
-  putTrimRecord(key: string, record: TrimRecord): void {
+  /** Stages a key's trim record, made by the op delivered at `version`. */
+  putTrimRecord(key: string, record: TrimRecord, version: number): void {
     this.#commits.put(this.#index as unknown as StagedDb, [key, TRIM_SLOT], encodeTrimRecord(record));
+    this.#noteTrim(version);
   }
 
   removeTimeBefore(timestampUs: number, countMax: number): number {

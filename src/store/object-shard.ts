@@ -95,6 +95,8 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   #touched: Touched = { keys: [], trims: [], requests: [], removed: [] };
   readonly #pendingTouched: Array<Touched & { lastVersion: number }> = [];
   #lastWriteVersion: number;
+  /** Version of the op being applied (trims record which op made them). */
+  #applying = -1;
   /** Receives every applied change while someone is watching. */
   onChange: ((e: ShardEvent) => void) | null = null;
 
@@ -129,6 +131,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   // ---- apply ----
 
   protected applyOp(d: Delivered, op: Op): ObjectOpResult {
+    this.#applying = d.version;
     switch (op.t) {
       case 'put':
       case 'del':
@@ -359,7 +362,7 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       }
     }
     if (versions && versions.length === 0) this.#overlay.delete(key);
-    this.log.putTrimRecord(key, record);
+    this.log.putTrimRecord(key, record, this.#applying);
     this.#overlayTrims.set(key, record);
     this.#touched.trims.push(key);
   }

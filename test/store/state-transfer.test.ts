@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { isSquallError } from '../../src/api/errors.js';
+import type { StoreLimits } from '../../src/store/config.js';
 import { stateTransferHooks, type Store } from '../../src/store/index.js';
 import type { StateChunk, StateTransferHooks } from '../../src/transport/storage.js';
 import { openTestStore, removeDir, type TestStore } from '../fixtures/store.js';
@@ -13,9 +14,13 @@ import { openTestStore, removeDir, type TestStore } from '../fixtures/store.js';
 const POOL = '/p';
 const KEYS = 40;
 
-async function withPair(t: Test, body: (donor: TestStore, receiver: TestStore) => Promise<void>): Promise<void> {
+async function withPair(
+  t: Test,
+  body: (donor: TestStore, receiver: TestStore) => Promise<void>,
+  receiverLimits: Partial<StoreLimits> = {},
+): Promise<void> {
   const donor = await openTestStore();
-  const receiver = await openTestStore({ clock: donor.clock });
+  const receiver = await openTestStore({ clock: donor.clock, limits: receiverLimits });
   t.teardown(async () => {
     await donor.close();
     await receiver.close();
@@ -160,6 +165,26 @@ t.test('a tail moved in chunks extends a copy; an interrupted transfer is replac
     await move(donor.store, receiver.store, 'state', 2048);
     await sameAnswers(t, donor.store, receiver.store, 'after an interrupted state and a whole one');
   });
+});
+
+t.test('a tail carries the trims a retention sweep made on keys it does not write', async (t) => {
+  await withPair(t, async (donor, receiver) => {
+    await donor.store.createPool(POOL, { type: 'persistent', retain: { seconds: 10 } });
+    await write(donor, 2, 'a'); // two versions of every key
+    await move(donor.store, receiver.store, 'state', 4096);
+    const ends = shardEnds(donor.store);
+    donor.clock.now += 20_000_000; // both versions are older than 10 s: the sweep keeps the one current at the cut
+    for (const shard of donor.store.allShards) {
+      const key = Array.from({ length: KEYS }, (_, k) => `${POOL}/k${k}`).find((k) => donor.store.route(k, false).shard.name === shard.name);
+      if (key) await donor.store.put(key, Buffer.from('new')); // each shard's tail is not empty
+    }
+    donor.clock.now += 1_000_000; // the new writes are below the stability frontier
+    const swept = async (): Promise<boolean> => (await donor.store.history(`${POOL}/k2`)).versions.length === 1;
+    for (let i = 0; i < 200 && !(await swept()); i++) await new Promise((r) => setTimeout(r, 20));
+    t.ok(await swept(), 'the sweep trimmed a key nobody wrote since');
+    await move(donor.store, receiver.store, 'tail', 4096, Infinity, ends);
+    await sameAnswers(t, donor.store, receiver.store, 'after the tail');
+  }, { retentionSweepMs: 3_600_000 }); // the receiver runs no sweep of its own: what it trims came with the tail
 });
 
 t.test('request results of writes after the version moved stay behind (the receiver applies those writes itself)', async (t) => {
