@@ -22,6 +22,21 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [this.registry],
     });
+    const writeStages = new Histogram({
+      name: 'squall_write_stage_seconds',
+      help:
+        'Writes answered by this member: "ordered" = from submission to its shard until applied here (multicast ordering); ' +
+        '"durable" = from then until its durability level was met (persisted: the global persistence frontier passed it); ' +
+        '"synced_here" = the part of "durable" until this member\'s own copy was synced',
+      labelNames: ['stage', 'durability'],
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    store.onWriteTimed = (orderedS, syncedHereS, durableS, durability) => {
+      writeStages.observe({ stage: 'ordered', durability }, orderedS);
+      if (syncedHereS !== null) writeStages.observe({ stage: 'synced_here', durability }, syncedHereS);
+      writeStages.observe({ stage: 'durable', durability }, durableS);
+    };
     const shardGauge = (name: string, help: string, read: (s: Store['allShards'][number]) => number): void => {
       new Gauge({
         name,

@@ -65,6 +65,8 @@ export abstract class ShardRunner<R> {
   /** Ops submitted here or delivered here and not yet durable. */
   #unfinished = 0;
   readonly #batches: BatchRecord[] = [];
+  /** When recent batches became durable here: [last version, performance.now() ms], oldest first (bounded). */
+  readonly #durableTimes: Array<[number, number]> = [];
   #failed: Error | null = null;
   #closed = false;
 
@@ -238,6 +240,22 @@ export abstract class ShardRunner<R> {
     return this.#durableWaiters.wait(version, timeoutMs, () => notYetStable(this.name, `version ${version} is not durable here yet`, { version }));
   }
 
+  /**
+   * When `version` became durable here (performance.now() ms), if it did recently; null when it is not
+   * durable yet or too long ago (metrics).
+   */
+  durableAt(version: number): number | null {
+    const t = this.#durableTimes;
+    let lo = 0;
+    let hi = t.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (t[mid]![0] < version) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < t.length && (lo > 0 || t[0]![0] === version) ? t[lo]![1] : null;
+  }
+
   /** After a state transfer installed a copy up to `version`. */
   protected installedUpTo(version: number): void {
     if (version > this.#durableVersion) this.#durableVersion = version;
@@ -286,6 +304,8 @@ export abstract class ShardRunner<R> {
       if (!(this.#unfinished >= 0)) fail(`unfinished ops negative on ${this.name}`);
       this.onDurable(b.lastVersion);
       this.#durableVersion = b.lastVersion;
+      if (this.#durableTimes.length >= DURABLE_TIMES_KEPT) this.#durableTimes.shift();
+      this.#durableTimes.push([b.lastVersion, performance.now()]);
       this.#durableWaiters.notify();
       this.channel.reportPersisted(b.lastVersion);
     }
@@ -308,6 +328,9 @@ export abstract class ShardRunner<R> {
     this.#durableWaiters.rejectAll(e);
   }
 }
+
+/** Batches whose durable time durableAt() remembers. */
+const DURABLE_TIMES_KEPT = 4096;
 
 /** The answer of a member asked to do something on a shard it does not order now. */
 export function notServing(shard: string): SquallError {

@@ -65,6 +65,15 @@ interface ListPart {
   overlay: boolean;
 }
 
+/** A write handed to its shard and applied here, with when each happened (performance.now(), ms). */
+export interface Submitted {
+  applied: Applied<ObjectOpResult>;
+  pool: Pool;
+  shard: ObjectShard;
+  submittedMs: number;
+  appliedMs: number;
+}
+
 export interface WriteOptions {
   ifMatch?: number;
   ifNoneMatch?: boolean;
@@ -135,6 +144,12 @@ export class Store {
    * watch hub's background pulls are not counted: no client request asked for them).
    */
   readonly forwardedCalls = new Map<RemoteMethod, number>();
+  /**
+   * Called once per write answered here (metrics): seconds from its submission to its shard's stream until
+   * it was applied here (ordering); from then until this member's copy of it was synced (null if not
+   * known: a `delivered` write is answered before); and from applied until its durability level was met.
+   */
+  onWriteTimed: ((orderedS: number, syncedHereS: number | null, durableS: number, durability: Durability) => void) | null = null;
   readonly #clock: ClockUs;
   readonly #logger: Logger;
   readonly #remote: RemoteCalls | null;
@@ -305,10 +320,11 @@ export class Store {
   }
 
   /** Hands a put to its (local) shard's ordered stream; resolves when applied here. */
-  submitPut(key: string, value: Uint8Array, options: WriteOptions): Promise<{ applied: Applied<ObjectOpResult>; pool: Pool; shard: ObjectShard }> {
+  submitPut(key: string, value: Uint8Array, options: WriteOptions): Promise<Submitted> {
     const { pool, shard } = this.route(key, true);
     this.#checkWrite(pool, value.byteLength, options);
     const contentType = options.contentType ?? DEFAULT_CONTENT_TYPE;
+    const submittedMs = performance.now();
     return shard
       .submit((o) => {
         const op: PutOp = { t: 'put', ...o, k: key, v: value, c: contentType };
@@ -317,12 +333,13 @@ export class Store {
         if (options.requestId !== undefined) op.r = options.requestId;
         return op;
       })
-      .then((applied) => ({ applied, pool, shard }));
+      .then((applied) => ({ applied, pool, shard, submittedMs, appliedMs: performance.now() }));
   }
 
-  submitDelete(key: string, options: WriteOptions): Promise<{ applied: Applied<ObjectOpResult>; pool: Pool; shard: ObjectShard }> {
+  submitDelete(key: string, options: WriteOptions): Promise<Submitted> {
     const { pool, shard } = this.route(key, true);
     this.#checkWrite(pool, 0, options);
+    const submittedMs = performance.now();
     return shard
       .submit((o) => {
         const op: DeleteOp = { t: 'del', ...o, k: key };
@@ -330,7 +347,7 @@ export class Store {
         if (options.requestId !== undefined) op.r = options.requestId;
         return op;
       })
-      .then((applied) => ({ applied, pool, shard }));
+      .then((applied) => ({ applied, pool, shard, submittedMs, appliedMs: performance.now() }));
   }
 
   /** A call about a shard this member does not order, carried to one that does. */
@@ -341,17 +358,18 @@ export class Store {
   }
 
   /** Turns an applied write into its answer once the asked durability is met. */
-  async finishWrite(
-    key: string,
-    submitted: { applied: Applied<ObjectOpResult>; pool: Pool; shard: ObjectShard },
-    asked: Durability | undefined,
-  ): Promise<WriteResult> {
+  async finishWrite(key: string, submitted: Submitted, asked: Durability | undefined): Promise<WriteResult> {
     const { applied, pool, shard } = submitted;
     const r = applied.result;
     if (r.kind === 'failed') throw new SquallError(r.code, r.message, r.details);
     if (!(r.kind === 'written')) fail(`a write applied as ${r.kind}`);
     const durability: Durability = asked ?? (pool.type === 'persistent' ? 'persisted' : 'delivered');
     if (durability === 'persisted') await shard.waitPersisted(r.version, this.limits.readWaitMsMax);
+    if (this.onWriteTimed) {
+      const { submittedMs, appliedMs } = submitted;
+      const syncedMs = durability === 'persisted' ? shard.durableAt(r.version) : null;
+      this.onWriteTimed((appliedMs - submittedMs) / 1000, syncedMs === null ? null : (syncedMs - appliedMs) / 1000, (performance.now() - appliedMs) / 1000, durability);
+    }
     return {
       key,
       version: r.version,

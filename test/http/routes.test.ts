@@ -178,6 +178,10 @@ t.test('cluster, health, readiness, metrics', async (t) => {
   t.equal(m.statusCode, 200);
   t.match(text, /squall_http_requests_total\{method="PUT",route="objects",status="200"\} 1/);
   t.match(text, /squall_shard_persisted_frontier\{shard="persistent\/0\/\d"\}/);
+  // the one put, in both stages of a write
+  t.match(text, /squall_write_stage_seconds_count\{stage="ordered",durability="persisted"\} 1\n/);
+  t.match(text, /squall_write_stage_seconds_count\{stage="synced_here",durability="persisted"\} 1\n/);
+  t.match(text, /squall_write_stage_seconds_count\{stage="durable",durability="persisted"\} 1\n/);
 });
 
 t.test('every error code a single node can give, from a bad input that triggers it', async (t) => {
