@@ -1121,12 +1121,13 @@ export class GroupCore {
   #stateTick(a: ActiveView): void {
     for (const [k, want] of a.wanted) {
       if (want.installing) continue;
-      const donor = want.donors[(want.next - 1 + want.donors.length) % Math.max(1, want.donors.length)];
-      // A donor in the view gets stateTransferTimeoutMs; a former holder outside it (maybe down, maybe
-      // rejoining) is asked again every joinRetryMs, round-robin.
+      const donor = want.transfer?.donor ?? want.donors[(want.next - 1 + want.donors.length) % Math.max(1, want.donors.length)];
+      // A donor in the view, or one already sending chunks, gets stateTransferTimeoutMs per chunk; a former
+      // holder outside the view that has not answered yet (maybe down, maybe rejoining) is asked again every
+      // joinRetryMs, round-robin.
       const inView = donor !== undefined && rankOf(a.view, donor) >= 0;
       const lost = donor === undefined || a.suspected.has(donor);
-      const waitUs = (inView ? this.#config.stateTransferTimeoutMs : this.#config.joinRetryMs) * US_PER_MS;
+      const waitUs = (inView || want.transfer !== null ? this.#config.stateTransferTimeoutMs : this.#config.joinRetryMs) * US_PER_MS;
       if (lost || this.#nowUs - want.sentUs > waitUs) this.#askNextDonor(a, k, want);
     }
   }
