@@ -391,3 +391,17 @@ t.test('the newest-version cache: keys in it, evicted from it, or with it off gi
     });
   }
 });
+
+t.test('durableAt: when a version became durable here, null before it is', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/d', { type: 'persistent' });
+    const before = performance.now();
+    const w = await store.put('/d/k', Buffer.from('x'));
+    const shard = store.allShards.find((s) => s.name === store.route('/d/k', false).shard.name)!;
+    const at = shard.durableAt(w.version);
+    t.ok(at !== null && at >= before && at <= performance.now(), 'a persisted write has a durable time within the call');
+    t.equal(shard.durableAt(w.version + 1_000_000), null, 'a version not delivered yet has none');
+    const w2 = await store.put('/d/k', Buffer.from('y'));
+    t.ok(shard.durableAt(w2.version)! >= at!, 'later versions became durable later');
+  });
+});
