@@ -219,19 +219,20 @@ export class ShardLog {
     }
     for (const [generation, requestId, result] of data.requests) this.#commits.put(this.#rid as unknown as StagedDb, [generation, requestId], result);
     // this copy now holds trims made up to the donor's last one
-    if (data.end.lastTrimVersion !== undefined) this.#noteTrim(data.end.lastTrimVersion);
+    if (data.end.lastTrimVersion !== undefined) this.noteTrim(data.end.lastTrimVersion);
   }
 
   /**
-   * The version of the last op that trimmed a key in this copy (-1: none). A tail that starts before it
-   * must carry every trim record: the trim may concern a key the tail does not write.
+   * The last version of the last batch in which retention trimmed a key of this copy (-1: none). A tail
+   * that starts before it must carry every trim record: the trim may concern a key the tail does not write.
    */
   lastTrimVersion(): number {
     if (this.#lastTrim === undefined) this.#lastTrim = (this.#meta.get(this.#lastTrimKey) as number | undefined) ?? -1;
     return this.#lastTrim;
   }
 
-  #noteTrim(version: number): void {
+  /** Stages "a key was trimmed by a batch ending at `version`" (once per batch, by the store). */
+  noteTrim(version: number): void {
     if (version <= this.lastTrimVersion()) return;
     this.#lastTrim = version;
     this.#commits.put(this.#meta as unknown as StagedDb, this.#lastTrimKey, version);
@@ -256,10 +257,8 @@ export class ShardLog {
     this.#commits.remove(this.#index as unknown as StagedDb, [key, version]);
   }
 
-  /** Stages a key's trim record, made by the op delivered at `version`. */
-  putTrimRecord(key: string, record: TrimRecord, version: number): void {
+  putTrimRecord(key: string, record: TrimRecord): void {
     this.#commits.put(this.#index as unknown as StagedDb, [key, TRIM_SLOT], encodeTrimRecord(record));
-    this.#noteTrim(version);
   }
 
   removeTimeBefore(timestampUs: number, countMax: number): number {

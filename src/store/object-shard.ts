@@ -95,8 +95,8 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   #touched: Touched = { keys: [], trims: [], requests: [], removed: [] };
   readonly #pendingTouched: Array<Touched & { lastVersion: number }> = [];
   #lastWriteVersion: number;
-  /** Version of the op being applied (trims record which op made them). */
-  #applying = -1;
+  /** Retention trimmed a key in the batch being applied (recorded once per batch, in afterBatch). */
+  #trimmedInBatch = false;
   /** Receives every applied change while someone is watching. */
   onChange: ((e: ShardEvent) => void) | null = null;
 
@@ -131,7 +131,6 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   // ---- apply ----
 
   protected applyOp(d: Delivered, op: Op): ObjectOpResult {
-    this.#applying = d.version;
     switch (op.t) {
       case 'put':
       case 'del':
@@ -260,6 +259,10 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       this.#markTimePending = null;
     }
     this.log.end.mark(lastVersion, lastTimestampUs);
+    if (this.#trimmedInBatch) {
+      this.log.noteTrim(lastVersion);
+      this.#trimmedInBatch = false;
+    }
     this.#pendingTouched.push({ lastVersion, ...this.#touched });
     this.#touched = { keys: [], trims: [], requests: [], removed: [] };
   }
@@ -362,7 +365,8 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
       }
     }
     if (versions && versions.length === 0) this.#overlay.delete(key);
-    this.log.putTrimRecord(key, record, this.#applying);
+    this.log.putTrimRecord(key, record);
+    this.#trimmedInBatch = true;
     this.#overlayTrims.set(key, record);
     this.#touched.trims.push(key);
   }

@@ -661,8 +661,8 @@ export class GroupCore {
     this.#emptied.delete(name);
     const mc = a.shards.get(job.shard);
     if (mc?.awaitingState) mc.releaseHeld(job.toVersion, job.lastPayload, job.lastTimestampUs);
-    this.#incomplete.delete(a.view.shards[job.shard]!.name);
-    this.#awaitingFrom.delete(a.view.shards[job.shard]!.name);
+    this.#incomplete.delete(name);
+    this.#awaitingFrom.delete(name);
     this.#out.shardReady(job.shard);
     this.#hlc.observe(job.lastTimestampUs);
     this.#log.info(
