@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "squall_fabric",
-      "sources": ["src/addon.cc", "src/fabric.cc", "src/identity.cc"],
+      "sources": ["src/addon.cc", "src/fabric.cc", "src/identity.cc", "src/shm_lock.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "libraries": ["-lfabric"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -96,6 +96,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
                            InstanceMethod("unwatch", &FabricWrap::Unwatch),
                            InstanceMethod("stats", &FabricWrap::Stats),
                            InstanceMethod("queuedTo", &FabricWrap::QueuedTo),
+                           InstanceMethod("holdShmLockForTest", &FabricWrap::HoldShmLockForTest),
                            InstanceMethod("close", &FabricWrap::Close),
                            InstanceAccessor("provider", &FabricWrap::Provider, nullptr),
                            InstanceAccessor("shmName", &FabricWrap::ShmName, nullptr),
@@ -132,6 +133,7 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
       o.pollSpinUs = static_cast<uint32_t>(num("pollSpinUs"));
       o.pollSleepMaxUs = static_cast<uint32_t>(num("pollSleepMaxUs"));
       o.livenessCheckMs = static_cast<uint32_t>(num("livenessCheckMs"));
+      o.shmLockRecoveryMs = static_cast<uint32_t>(num("shmLockRecoveryMs"));
       o.maxOutstandingWrites = static_cast<uint32_t>(num("maxOutstandingWrites"));
       o.maxQueuedWrites = static_cast<uint32_t>(num("maxQueuedWrites"));
       o.blockSizeBytes = static_cast<uint64_t>(num("blockSizeBytes"));
@@ -335,6 +337,14 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     GUARD_END(info.Env(), info.Env().Undefined())
   }
 
+  // holdShmLockForTest(peer?): the peer's shm lock, or this endpoint's own without an argument.
+  Napi::Value HoldShmLockForTest(const Napi::CallbackInfo& info) {
+    GUARD_BEGIN
+    F().holdShmLockForTest(info.Length() > 0 && !info[0].IsUndefined() ? static_cast<int64_t>(U32(info, 0, "peer")) : -1);
+    return info.Env().Undefined();
+    GUARD_END(info.Env(), info.Env().Undefined())
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     GUARD_BEGIN
     auto s = F().stats();
@@ -358,7 +368,9 @@ class FabricWrap : public Napi::ObjectWrap<FabricWrap> {
     set("regions", s.regions);
     set("peers", s.peers);
     set("reservedBytes", s.reservedBytes);
+    set("shmLocksReleased", s.shmLocksReleased);
     o.Set("fdWait", Napi::Boolean::New(env, s.fdWait));
+    o.Set("shmLockRecovery", Napi::Boolean::New(env, s.shmLockRecovery));
     return o;
     GUARD_END(info.Env(), info.Env().Undefined())
   }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -117,6 +118,24 @@ void futexWait(std::atomic<uint32_t>* word, uint32_t expected, uint64_t timeoutU
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, &ts, nullptr, 0);
 }
 
+// Marks a provider call in progress for the shm watchdog (calls run under mu_, so they never nest).
+class ProviderCall {
+ public:
+  explicit ProviderCall(std::atomic<uint64_t>& since) : since_(since) { since_.store(nowNs(), std::memory_order_relaxed); }
+  ~ProviderCall() { since_.store(0, std::memory_order_relaxed); }
+  ProviderCall(const ProviderCall&) = delete;
+  ProviderCall& operator=(const ProviderCall&) = delete;
+
+ private:
+  std::atomic<uint64_t>& since_;
+};
+
+// How the watchdog tells a dead holder's lock from a live one's: a live process holds an shm lock while it
+// posts one write (at most a blockSizeBytes copy) or progresses, well under a millisecond, so a lock seen
+// held at every one of these samples, 200 ms in all, is not held by a live process.
+constexpr int kLockSamples = 40;
+constexpr int kLockSampleMs = 5;
+
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -192,6 +211,12 @@ Fabric::Fabric(const FabricOptions& options, std::function<void()> notify)
     char name[512];
     size_t len = sizeof name;
     if (fi_getname(&ep_->fid, name, &len) == 0) epName_.assign(name, len);
+  }
+  if (options_.provider == "shm") {
+    std::string why;
+    ownLock_ = ShmLock::open(shmFileOfAddress(epName_), selfIdentity().pid, &why);
+    stats_.shmLockRecovery = ownLock_ != nullptr && options_.shmLockRecoveryMs > 0;
+    if (options_.shmLockRecoveryMs > 0) watchdog_ = std::thread([this] { watchdogLoop(); });
   }
   thread_ = std::thread([this] { progressLoop(); });
   trackLive(this, epName_);
@@ -302,11 +327,21 @@ void Fabric::close() {
   stop_.store(true);
   wake();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  closeLocked();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closeLocked();
+  }
+  // Last: closing the endpoint is a provider call too.
+  {
+    std::lock_guard<std::mutex> lock(watchdogMu_);
+    watchdogStop_ = true;
+  }
+  watchdogCv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
 }
 
 void Fabric::closeLocked() {
+  ProviderCall call(providerCallSince_);
   // Endpoint first (no more transfers), then memory, then the rest.
   if (ep_) fi_close(&ep_->fid), ep_ = nullptr;
   for (auto& [id, r] : regions_) releaseRegionMemory(r);
@@ -498,8 +533,18 @@ uint32_t Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
     }
   }
 
+  if (options_.provider == "shm" && peer->colocated && !peer->sameProcess) {
+    std::string why;
+    std::shared_ptr<ShmLock> shmLock = ShmLock::open(shmFileOfAddress(peer->name), peer->identity.pid, &why);
+    std::lock_guard<std::mutex> lock(shmMu_);
+    // Bounded: the oldest entries (long-gone incarnations) go first.
+    if (shmPeers_.size() >= 1024) shmPeers_.erase(shmPeers_.begin());
+    shmPeers_.push_back({peerId, peer->identity, std::move(shmLock)});
+  }
+
   std::lock_guard<std::mutex> lock(mu_);
   if (!av_) throw UsageError("fabric is closed");
+  ProviderCall call(providerCallSince_);
   auto it = peers_.find(peerId);
   if (it != peers_.end()) {
     if (!it->second->dead) {
@@ -545,6 +590,7 @@ void Fabric::removePeer(uint32_t peerId) {
   peer->removed = true;
   peer->dead = true;
   // Posted operations keep their shared_ptr and finish (or fail) on their own.
+  ProviderCall call(providerCallSince_);
   fi_av_remove(av_, &peer->addr, 1, 0);
   peers_.erase(peerId);
   stats_.peers = peers_.size();
@@ -659,8 +705,12 @@ int Fabric::postLocked(const std::shared_ptr<Peer>& peer, const PendingWrite& w)
   Region& local = rit->second;
   const uint32_t idx = freeOps_.back();
   Op& op = ops_[idx];
-  int rc = static_cast<int>(
-      fi_write(ep_, local.base + w.localOffset, w.len, local.desc, peer->addr, w.remoteAddr, w.key, &op.ctx));
+  int rc;
+  {
+    ProviderCall call(providerCallSince_);
+    rc = static_cast<int>(
+        fi_write(ep_, local.base + w.localOffset, w.len, local.desc, peer->addr, w.remoteAddr, w.key, &op.ctx));
+  }
   if (rc == 0) {
     freeOps_.pop_back();
     op.inUse = true;
@@ -703,6 +753,7 @@ bool Fabric::drainQueuesLocked() {
 }
 
 int Fabric::drainCqLocked() {
+  ProviderCall call(providerCallSince_);
   int total = 0;
   fi_cq_entry entries[kCqBatch];
   for (int round = 0; round < 16; round++) {
@@ -894,6 +945,7 @@ FabricStats Fabric::stats() {
   s.peers = peers_.size();
   s.sleeps = sleeps_.load(std::memory_order_relaxed);
   s.fdWait = fdWaitOffered_ && !fdWaitDisabled_.load();
+  s.shmLocksReleased = shmLocksReleased_.load();
   return s;
 }
 
@@ -1033,6 +1085,71 @@ void Fabric::progressLoop() {
     sleepUs = sleepUs ? std::min<uint64_t>(sleepUs * 2, cap) : 1;
     waitIdle(std::min(sleepUs, cap));
   }
+}
+
+void Fabric::watchdogLoop() {
+  pthread_setname_np(pthread_self(), "squall-fabwatch");
+  const uint64_t stuckNs = static_cast<uint64_t>(options_.shmLockRecoveryMs) * 1'000'000ull;
+  const auto period = std::chrono::milliseconds(std::max<uint32_t>(5, options_.shmLockRecoveryMs / 2));
+  std::unique_lock<std::mutex> lock(watchdogMu_);
+  while (!watchdogStop_) {
+    watchdogCv_.wait_for(lock, period);
+    if (watchdogStop_) break;
+    // Our own lock may be left held while nothing here is stuck (a dead writer held it; our progress does
+    // not always need it), yet every other writer to us is; so it is looked at on every round.
+    const uint64_t since = providerCallSince_.load(std::memory_order_relaxed);
+    const uint64_t now = nowNs();
+    const bool stuck = since != 0 && now > since && now - since >= stuckNs;
+    if (!stuck && !(ownLock_ && ownLock_->held())) continue;
+    lock.unlock();
+    recoverShmLocks(stuck ? since : 0);
+    lock.lock();
+  }
+}
+
+void Fabric::recoverShmLocks(uint64_t stuckSince) {
+  // Only a dead co-located peer can have left a lock held: its own endpoint's (it died progressing), or ours
+  // (it died writing to us). A live peer's endpoint is left alone whatever its lock says. stuckSince: the
+  // start of the provider call found stuck (its target may be a dead peer's lock), or 0 (our own lock only).
+  std::vector<ShmPeer> peers;
+  {
+    std::lock_guard<std::mutex> lock(shmMu_);
+    peers = shmPeers_;
+  }
+  bool anyDead = false;
+  std::vector<std::shared_ptr<ShmLock>> held;
+  for (const ShmPeer& p : peers) {
+    if (processLiveness(p.identity.pid, p.identity.startTicks) != Liveness::Dead) continue;
+    anyDead = true;
+    if (stuckSince != 0 && p.lock && p.lock->held()) held.push_back(p.lock);
+  }
+  if (!anyDead) return;
+  if (ownLock_ && ownLock_->held()) held.push_back(ownLock_);
+  for (int i = 0; i < kLockSamples && !held.empty(); i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kLockSampleMs));
+    // The stuck call finished: whatever held its lock was alive.
+    if (stuckSince != 0 && providerCallSince_.load(std::memory_order_relaxed) != stuckSince) return;
+    held.erase(std::remove_if(held.begin(), held.end(), [](const std::shared_ptr<ShmLock>& l) { return !l->held(); }),
+               held.end());
+  }
+  for (const auto& l : held) {
+    l->release();
+    shmLocksReleased_.fetch_add(1);
+  }
+}
+
+void Fabric::holdShmLockForTest(int64_t peer) {
+  std::shared_ptr<ShmLock> target;
+  if (peer < 0) {
+    target = ownLock_;
+  } else {
+    std::lock_guard<std::mutex> lock(shmMu_);
+    for (const ShmPeer& p : shmPeers_) {
+      if (p.id == static_cast<uint64_t>(peer)) target = p.lock;  // the latest incarnation wins
+    }
+  }
+  if (!target) throw UsageError("no known shm lock for " + (peer < 0 ? std::string("this endpoint") : "peer " + std::to_string(peer)));
+  target->acquire();
 }
 
 }  // namespace squall

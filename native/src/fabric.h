@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "identity.h"
+#include "shm_lock.h"
 
 namespace squall {
 
@@ -54,6 +55,7 @@ struct FabricOptions {
   uint32_t pollSpinUs = 50;
   uint32_t pollSleepMaxUs = 1000;
   uint32_t livenessCheckMs = 100;
+  uint32_t shmLockRecoveryMs = 250;  // shm: a provider call stuck this long looks for locks dead processes hold
   uint32_t maxOutstandingWrites = 1024;
   uint32_t maxQueuedWrites = 65536;
   uint64_t blockSizeBytes = 1 << 20;
@@ -72,6 +74,8 @@ struct FabricStats {
   uint64_t progressLoops = 0, sleeps = 0, wakeups = 0;
   uint64_t outstanding = 0, queued = 0, regions = 0, reservedBytes = 0, peers = 0;
   bool fdWait = false;  // the progress thread blocks on the provider's CQ fd when idle
+  uint64_t shmLocksReleased = 0;  // shm locks left held by dead processes that the watchdog released
+  bool shmLockRecovery = false;   // shm: this endpoint's own lock is known (its layout checked)
 };
 
 // Write status returned to JS.
@@ -124,6 +128,9 @@ class Fabric {
   void takeEvents(std::vector<uint32_t>* changed, std::vector<PeerEvent>* peers);
   FabricStats stats();
   size_t queuedTo(uint32_t peer);
+  // Tests only: takes the shm lock of this endpoint (peer < 0) or of the peer's endpoint and keeps it, as a
+  // process killed inside the provider would.
+  void holdShmLockForTest(int64_t peer);
 
   // Marks the notification delivered, so the next event notifies again.
   std::atomic<bool> notifyPending{false};
@@ -210,6 +217,8 @@ class Fabric {
   void dropQueueLocked(Peer& peer);
   void checkLiveness();
   void progressLoop();
+  void watchdogLoop();
+  void recoverShmLocks(uint64_t stuckSince);
   void waitIdle(uint64_t sleepUs);
   void wake();
   void releaseRegionMemory(Region& r);
@@ -258,6 +267,22 @@ class Fabric {
 
   std::thread thread_;
   std::atomic<bool> stop_{false};
+
+  // The shm watchdog (see shm_lock.h). It never takes mu_: the thread it rescues may hold it.
+  struct ShmPeer {
+    uint32_t id;
+    ProcessIdentity identity;
+    std::shared_ptr<ShmLock> lock;  // null when its file could not be checked
+  };
+  std::atomic<uint64_t> providerCallSince_{0};  // when the provider call in progress began (0: none)
+  std::atomic<uint64_t> shmLocksReleased_{0};
+  std::shared_ptr<ShmLock> ownLock_;
+  std::mutex shmMu_;                 // guards shmPeers_; never held across a provider call
+  std::vector<ShmPeer> shmPeers_;    // co-located shm peers added, dead ones too (a dead writer may hold our lock)
+  std::thread watchdog_;
+  std::mutex watchdogMu_;
+  std::condition_variable watchdogCv_;
+  bool watchdogStop_ = false;  // under watchdogMu_
   std::atomic<bool> sleeping_{false};
   std::atomic<uint64_t> sleeps_{0};
   std::atomic<bool> fdWaitDisabled_{false};

@@ -113,6 +113,9 @@ if (addonReady(t)) {
       t.ok(st.writesPosted >= 1 && st.writesCompleted >= 1, 'stats count the writes');
       t.equal(st.regions, 1);
       t.equal(st.peers, 1);
+      // shm: the endpoint file's layout was recognised, so locks left by dead processes can be released.
+      t.equal(st.shmLockRecovery, provider === 'shm', 'shm lock recovery available exactly on shm');
+      t.equal(st.shmLocksReleased, 0, 'no lock released among live processes');
 
       // Retiring a region detaches its ArrayBuffer and keeps its id from being reused.
       const view = new Uint8Array(aMem);

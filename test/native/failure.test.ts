@@ -41,4 +41,45 @@ if (addonReady(t)) {
       await g.stop();
     });
   }
+
+  // libfabric's shm locks live in the endpoints' /dev/shm files and do not survive their holder: a process
+  // killed while progressing (holding its own lock) or while writing (holding the target's) wedges everyone
+  // who next needs that lock. The watchdog releases such locks once the holder is dead.
+  t.test('a member killed holding its own shm lock does not wedge the members writing to it', async (t) => {
+    const g = await startGroup(t, {
+      n: 3,
+      config: { provider: 'shm', shmPrefix: TEST_SHM_PREFIX, livenessCheckMs: 0, writeTimeoutMs: 3000 },
+      scenario: { kind: 'stream', senders: [0, 2], victim: 1, payloadBytes: 1000, capacityBytes: 256 * 1024, reportAfter: 2000, heartbeatMs: 20, holdLock: 'own' },
+    });
+    await g.waitFor(1, 'locked');
+    await g.kill(1);
+    let released = 0;
+    for (const rank of [0, 2]) {
+      const r = await g.members[rank]!.result;
+      const failures = r.failures as Record<number, string>;
+      t.match(failures[1], /write|posted|completed/, `member ${rank}: member 1 detected on the write path`);
+      t.notOk(failures[rank === 0 ? 2 : 0], `member ${rank} did not suspect the other survivor`);
+      released += r.shmLocksReleased as number;
+    }
+    t.ok(released >= 1, `the dead member's lock was released (${released} releases)`);
+    await g.stop();
+  });
+
+  t.test("a member killed holding another member's shm lock does not wedge it", async (t) => {
+    const g = await startGroup(t, {
+      n: 3,
+      config: { provider: 'shm', shmPrefix: TEST_SHM_PREFIX, livenessCheckMs: 0, writeTimeoutMs: 3000 },
+      scenario: { kind: 'stream', senders: [0, 2], victim: 1, payloadBytes: 1000, capacityBytes: 256 * 1024, reportAfter: 2000, heartbeatMs: 20, holdLock: 0 },
+    });
+    await g.waitFor(1, 'locked');
+    await g.kill(1);
+    for (const rank of [0, 2]) {
+      const r = await g.members[rank]!.result;
+      const failures = r.failures as Record<number, string>;
+      t.match(failures[1], /write|posted|completed/, `member ${rank}: member 1 detected on the write path`);
+      t.notOk(failures[rank === 0 ? 2 : 0], `member ${rank} did not suspect the other survivor`);
+      if (rank === 0) t.ok((r.shmLocksReleased as number) >= 1, 'member 0 released its own lock, left held by the dead member');
+    }
+    await g.stop();
+  });
 }

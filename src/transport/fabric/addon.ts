@@ -23,6 +23,7 @@ export interface NativeFabricOptions {
   pollSpinUs: number;
   pollSleepMaxUs: number;
   livenessCheckMs: number;
+  shmLockRecoveryMs: number;
   maxOutstandingWrites: number;
   maxQueuedWrites: number;
   blockSizeBytes: number;
@@ -48,6 +49,10 @@ export interface NativeFabricStats {
   peers: number;
   reservedBytes: number;
   fdWait: boolean;
+  /** shm locks left held by dead processes that the watchdog released. */
+  shmLocksReleased: number;
+  /** shm: this endpoint's own lock was found where the known layout puts it, so it can be recovered. */
+  shmLockRecovery: boolean;
 }
 
 /** Result of write(): posted to the provider, queued behind earlier writes, or dropped (peer known dead). */
@@ -76,6 +81,8 @@ export interface NativeFabric {
   unwatch(watchId: number): void;
   stats(): NativeFabricStats;
   queuedTo(peer: number): number;
+  /** Tests only: takes and keeps the shm lock of this endpoint (no peer) or of the peer's, as a process killed inside the provider would. */
+  holdShmLockForTest(peer?: number): void;
   close(): void;
 }
 
@@ -124,6 +131,10 @@ export function loadFabricAddon(path = addonPath()): NativeFabricModule {
   if (!existsSync(path)) {
     throw new FabricUnavailableError(`native fabric addon not built (${path} missing): ${BUILD_HINT}`);
   }
+  // libfabric links the PSM libraries, and libinfinipath's load-time constructor installs signal handlers
+  // that write "<host>.<pid>,vm.btr" backtrace files into the working directory when the process gets a
+  // fatal signal: this variable keeps them out of users' directories (and node's own handling in place).
+  process.env.IPATH_NO_BACKTRACE ??= '1';
   try {
     const module = createRequire(import.meta.url)(path) as NativeFabricModule;
     if (path === addonPath()) loaded = module;

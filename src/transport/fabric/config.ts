@@ -25,6 +25,11 @@ export const fabricConfigSchema = z
     pollSleepMaxUs: z.number().int().min(1).max(1_000_000).default(1000),
     /** How often co-located peers' processes are checked for exit (0 = never). */
     livenessCheckMs: z.number().int().min(0).max(60_000).default(100),
+    /**
+     * shm: a provider call stuck this long makes a watchdog look for provider locks left held by dead
+     * co-located processes (libfabric's shm locks do not survive their holder) and release them (0 = off).
+     */
+    shmLockRecoveryMs: z.number().int().min(0).max(60_000).default(250),
     /** Writes in flight in the provider at once (per endpoint); more wait in per-peer queues. */
     maxOutstandingWrites: z.number().int().min(1).max(1 << 20).default(1024),
     /** Writes waiting to one peer; past this the peer is declared dead (it is not draining). */

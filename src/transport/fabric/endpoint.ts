@@ -133,6 +133,11 @@ export class FabricEndpoint {
     return this.native.queuedTo(peer);
   }
 
+  /** Tests only: see NativeFabric.holdShmLockForTest. */
+  holdShmLockForTest(peer?: number): void {
+    this.native.holdShmLockForTest(peer);
+  }
+
   stats(): NativeFabricStats {
     return this.native.stats();
   }

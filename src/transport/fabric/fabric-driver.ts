@@ -148,6 +148,12 @@ export class FabricDriver implements TransportDriver {
     this.listener = listener;
     this.endpoint = FabricEndpoint.open(this.config, this.log);
     this.endpoint.onPeerFailed((peer, reason, generation) => this.dataPlaneFailed(peer, reason, generation));
+    if (this.config.provider === 'shm' && this.config.shmLockRecoveryMs > 0 && !this.endpoint.stats().shmLockRecovery) {
+      this.log?.warn(
+        { node: this.selfId },
+        'fabric shm: this libfabric\'s endpoint layout is unknown, so a member killed inside the provider can wedge the others (see native/README.md)',
+      );
+    }
     await this.control.start({
       frame: (from, frame) => this.onControlFrame(from, frame),
       linkUp: (peer, incarnation) => this.onControlUp(peer, incarnation),
