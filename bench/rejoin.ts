@@ -4,8 +4,10 @@
  * member 1 while it is down (batches, `persisted`), then member 3 is restarted. Reported per size: seconds
  * from the restart until every one of its shards logged "state transfer complete", the bytes and chunks
  * moved, MB/s, and the views the survivors installed and the suspicions they logged meanwhile (a donor or a
- * joiner too busy to heartbeat shows up as extra views). A member not caught up within --timeout-s is
- * reported so, with the same counters.
+ * joiner too busy to heartbeat shows up as extra views). Meanwhile two probes write 1 KiB values one at a
+ * time through member 1 into the shards member 3 is copying, one `delivered`, one `persisted`: their
+ * slowest puts show how long writes waited on the rejoin (a `persisted` put waits for every replica, the
+ * one catching up included). A member not caught up within --timeout-s is reported so, with the counters.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -42,6 +44,8 @@ export interface RejoinRow {
   views_installed: number[];
   /** Suspicions members 1 and 2 logged after the restart. */
   suspicions: number;
+  /** Sequential 1 KiB puts each probe completed from the restart to the catch-up, and its slowest. */
+  probe: Record<'delivered' | 'persisted', ProbeResult>;
   load_1m: number;
 }
 
@@ -49,6 +53,44 @@ export interface RejoinRow {
 const SHARDS_PER_MEMBER = 4;
 /** Values per write batch: about this many bytes. */
 const BATCH_BYTES = 4 * 1024 * 1024;
+/** The probe's value size. */
+const PROBE_BYTES = 1024;
+
+interface ProbeResult {
+  puts: number;
+  max_ms: number;
+  failures: number;
+}
+
+/** Writes one value at a time until stopped; reports the count, the slowest put and the failed ones. */
+function startProbe(url: string, durability: 'delivered' | 'persisted'): { stop(): Promise<ProbeResult> } {
+  const client = new SquallClient({ url });
+  const value = Buffer.alloc(PROBE_BYTES, 0x33);
+  let stopping = false;
+  let puts = 0;
+  let failures = 0;
+  let maxMs = 0;
+  const loop = (async () => {
+    for (let i = 0; !stopping; i++) {
+      const t0 = performance.now();
+      try {
+        await client.put(`/rejoin/probe-${durability}-${i}`, value, { durability });
+        puts++;
+      } catch {
+        failures++;
+      }
+      maxMs = Math.max(maxMs, performance.now() - t0);
+    }
+  })();
+  return {
+    async stop() {
+      stopping = true;
+      await loop;
+      await client.close();
+      return { puts, max_ms: maxMs, failures };
+    },
+  };
+}
 
 export function rejoinCommand(): Command {
   return new Command('rejoin')
@@ -118,6 +160,7 @@ async function runOnce(o: RejoinOptions, mib: number, run: number): Promise<Rejo
       await client.close();
     }
     const restartMs = Date.now();
+    const probes = (['delivered', 'persisted'] as const).map((d) => startProbe(cluster.members.get(1)!.url, d));
     await cluster.start(3, o.timeoutS * 1000);
     const deadline = restartMs + o.timeoutS * 1000;
     let done: LogLine[] = [];
@@ -126,6 +169,7 @@ async function runOnce(o: RejoinOptions, mib: number, run: number): Promise<Rejo
       if (done.length >= SHARDS_PER_MEMBER) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    const [delivered, persisted] = await Promise.all(probes.map((p) => p.stop()));
     const caughtUp = done.length >= SHARDS_PER_MEMBER;
     const endMs = caughtUp ? Math.max(...done.map((l) => l.time)) : Date.now();
     const survivors = [1, 2].map((id) => logLines(join(dir, `node-${id}.log`), restartMs));
@@ -145,6 +189,7 @@ async function runOnce(o: RejoinOptions, mib: number, run: number): Promise<Rejo
       // each view is logged twice (the group core and the node): count the core's lines, which name members
       views_installed: survivors.map((lines) => lines.filter((l) => l.msg === 'view installed' && 'members' in l && 'shards' in l).length),
       suspicions: survivors.reduce((n, lines) => n + lines.filter((l) => l.msg === 'suspecting member').length, 0),
+      probe: { delivered: delivered!, persisted: persisted! },
       load_1m: loadavg()[0] ?? 0,
     };
   } finally {
@@ -172,12 +217,16 @@ export async function main(argv: string[]): Promise<void> {
       med((r) => r.chunks),
       rs.map((r) => r.views_installed.join('+')).join(' '),
       rs.map((r) => String(r.suspicions)).join(' '),
+      ...(['delivered', 'persisted'] as const).map((d) =>
+        rs.map((r) => `${r.probe[d].puts}/${Math.round(r.probe[d].max_ms)}${r.probe[d].failures > 0 ? ` (${r.probe[d].failures} failed)` : ''}`).join(' '),
+      ),
     ];
   });
   process.stdout.write(
     `${cmd}\n${formatMachine(machine, rows)}\n` +
-      `member 3 restarted after missing the writes; catch-up = restart → last shard's state transfer complete (medians of the runs that caught up)\n\n` +
-      table(['MiB', 'caught up', 'catch-up s', 'MB/s', 'chunks', 'views by 1+2 (per run)', 'suspicions (per run)'], lines) +
+      `member 3 restarted after missing the writes; catch-up = restart → last shard's state transfer complete (medians of the runs that caught up);\n` +
+      `probes = sequential ${formatSize(PROBE_BYTES)} puts through member 1 during the catch-up, per run: puts/slowest ms\n\n` +
+      table(['MiB', 'caught up', 'catch-up s', 'MB/s', 'chunks', 'views by 1+2 (per run)', 'suspicions (per run)', 'delivered probe', 'persisted probe'], lines) +
       '\n',
   );
   if (o.json) writeFileSync(o.json, JSON.stringify(rows, null, 2) + '\n');

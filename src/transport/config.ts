@@ -80,7 +80,11 @@ export const groupConfigSchema = z
      * whole shard in memory or blocks its event loop (and its heartbeats) for long.
      */
     stateChunkBytes: z.number().int().min(1024).max(2 ** 30).default(8 * 1024 * 1024),
-    /** Deliveries a joiner buffers (bytes) while its state transfer is in progress. */
+    /**
+     * Deliveries a joiner buffers (payload bytes) while its state transfer is in progress. At the limit it
+     * stops delivering, and with it the shard (the senders' windows wait for every member) until the
+     * state is installed; the joiner then buffers at most one window more.
+     */
     joinerQueueBytesMax: z.number().int().min(1024).max(2 ** 32).default(512 * 1024 * 1024),
     /** Frames buffered for a view this member has not installed yet (bytes). */
     futureFrameBytesMax: z.number().int().min(1024).max(2 ** 32).default(512 * 1024 * 1024),

@@ -142,6 +142,8 @@ interface WantedState {
   readonly minVersion: number;
   /** The transfer under way from `donor` once its first chunk is installed: the chunk to ask for next. */
   transfer: TransferProgress | null;
+  /** The joiner queue reached joinerQueueBytesMax during this wait (logged once). */
+  holdFullLogged?: boolean;
 }
 
 /** What the first chunk of a transfer said (every later chunk is asked for and installed with it). */
@@ -651,8 +653,19 @@ export class GroupCore {
         cursor: job.next,
         bytes: job.bytes,
       };
+      const mc = a.shards.get(job.shard);
       if (job.chunk % STATE_PROGRESS_CHUNKS === STATE_PROGRESS_CHUNKS - 1) {
-        this.#log.info({ shard: job.shard, donor: job.donor, kind: job.kind, toVersion: job.toVersion, chunks: job.chunk + 1, bytes: job.bytes }, 'state transfer in progress');
+        this.#log.info(
+          { shard: job.shard, donor: job.donor, kind: job.kind, toVersion: job.toVersion, chunks: job.chunk + 1, bytes: job.bytes, heldBytes: mc?.heldBytes },
+          'state transfer in progress',
+        );
+      }
+      if (mc?.holdFull && !want.holdFullLogged) {
+        want.holdFullLogged = true;
+        this.#log.warn(
+          { shard: job.shard, heldBytes: mc.heldBytes, joinerQueueBytesMax: this.#config.joinerQueueBytesMax },
+          'joiner queue full: this shard pauses new deliveries until the state transfer completes',
+        );
       }
       this.#askNextChunk(a, job.shard, want);
       return;

@@ -54,6 +54,12 @@ export interface MulticastLimits {
   readonly inlinePayloadBytesMax: number;
   readonly nullLookaheadMax: number;
   readonly seqRolloverAt: number;
+  /**
+   * Deliveries (payload bytes) a joiner holds while its state transfer runs. At the limit it delivers no
+   * more: its delivered count stays, so the senders' windows (own payloads delivered at every member) pause
+   * the shard until the state is installed, and what it buffers stays within one window.
+   */
+  readonly joinerQueueBytesMax: number;
 }
 
 /**
@@ -382,7 +388,7 @@ export class ShardMulticast {
   /** End of a turn: send queued payloads and nulls, deliver what is stable, push this member's row. */
   flush(nowUs: number): void {
     if (!this.#wedged) {
-      if (this.#held === null) this.#send(nowUs);
+      this.#send(nowUs);
       if (this.#rowsChanged) this.#deliverStable();
     }
     if (this.#rowsChanged) {
@@ -419,7 +425,12 @@ export class ShardMulticast {
     return mine[ShardRow.received + this.myRank]! * this.senders > this.#limits.seqRolloverAt;
   }
 
+  /**
+   * Sends queued payloads, and nulls up to what the others' payloads need. A member waiting for its state
+   * sends nulls only (its own payloads wait until the state is installed), so the shard keeps delivering.
+   */
   #send(nowUs: number): void {
+    const payloadsQueued = this.#held === null ? this.#queue.length : 0;
     const me = this.myRank;
     const S = this.senders;
     const mine = this.rows[me]!;
@@ -435,13 +446,13 @@ export class ShardMulticast {
       this.#payloadsArrived[r] = 0;
       if (need + ahead > target) target = need + ahead;
     }
-    if (this.#queue.length === 0 && count >= target) return;
+    if (payloadsQueued === 0 && count >= target) return;
     const timestampUs = this.#hlc.tick(nowUs);
     // Payload frames, each at most batchBytesMax of payload bytes; nulls ride on the last one.
     do {
       const payloads: Uint8Array[] = [];
       let bytes = 0;
-      while (this.#queue.length > 0) {
+      while (this.#held === null && this.#queue.length > 0) {
         const next = this.#queue.peek()!;
         if (payloads.length > 0 && bytes + next.length > this.#limits.batchBytesMax) break;
         payloads.push(this.#queue.shift());
@@ -449,7 +460,8 @@ export class ShardMulticast {
       }
       this.#queueBytes -= bytes;
       const afterPayloads = count + payloads.length;
-      const nulls = this.#queue.length === 0 && target > afterPayloads ? target - afterPayloads : 0;
+      const more = this.#held === null && this.#queue.length > 0;
+      const nulls = !more && target > afterPayloads ? target - afterPayloads : 0;
       const end = afterPayloads + nulls;
       assert(end * S + me <= SEQ_MAX, `${this.name}: sequence space of view ${this.view} exhausted`);
       for (let i = 0; i < payloads.length; i++) {
@@ -460,7 +472,7 @@ export class ShardMulticast {
       this.#batches[me]!.push({ first: count, count: payloads.length, end, timestampUs, frame: null, payloads });
       if (this.#peers.length > 0) this.#out.push(this.#peers, this.#encodeBatch(count, payloads, bytes, nulls, timestampUs));
       count = end;
-    } while (this.#queue.length > 0);
+    } while (this.#held === null && this.#queue.length > 0);
     mine[ShardRow.received + me] = count;
     this.#trace?.received(this.shardIndex, this.view, me, count);
     this.#rowDirty = true;
@@ -515,6 +527,7 @@ export class ShardMulticast {
   }
 
   #deliverStable(): void {
+    if (this.holdFull) return;
     const stable = this.#stableEnd();
     if (stable > this.#deliveredEnd) this.#deliverRange(stable, null);
   }
@@ -602,6 +615,9 @@ export class ShardMulticast {
     for (let m = 0; m < S; m++) {
       const row = this.rows[m]!;
       if (row[ShardRow.delivered]! < minDelivered) minDelivered = row[ShardRow.delivered]!;
+      // A member waiting for its state counts too, though it persists nothing before its copy is installed:
+      // if every complete copy failed meanwhile, the shard could go on from a former holder's shorter
+      // history, and a write acknowledged as persisted would be lost (the simulation finds such runs).
       if (row[ShardRow.persisted]! < minPersisted) minPersisted = row[ShardRow.persisted]!;
       if (row[ShardRow.stability]! < minStability) minStability = row[ShardRow.stability]!;
     }
@@ -738,6 +754,11 @@ export class ShardMulticast {
 
   get heldBytes(): number {
     return this.#heldBytes;
+  }
+
+  /** Holding joinerQueueBytesMax or more: no stable delivery until the state is installed (see MulticastLimits). */
+  get holdFull(): boolean {
+    return this.#held !== null && this.#heldBytes >= this.#limits.joinerQueueBytesMax;
   }
 
   /** No transfer will come: this member's own copy (as it was before waiting) is the state. */

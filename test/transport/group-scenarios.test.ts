@@ -187,3 +187,36 @@ t.test('a member that leaves on purpose is removed; the sequence space rolls ove
   t.ok(left, 'the leaving member is removed in the next view');
   t.same(c.failures, []);
 });
+
+t.test('the shard keeps delivering while a rejoining member installs its state', async (t) => {
+  // 1 KiB chunks (the simulator's default) and a long missed history: the transfer takes many round trips.
+  const c = cluster(3);
+  c.startInitial();
+  await formed(c, [1, 2, 3], 2 * S);
+  c.crashNode(3);
+  await c.drive(c.sched.nowUs + 3 * S, () => c.member(1)!.view!.members.length === 2);
+  for (let i = 0; i < 40; i++) {
+    c.sendFrom(1, 25);
+    c.sendFrom(2, 25);
+    await c.drive(c.sched.nowUs + 0.02 * S);
+  }
+  await c.drive(c.sched.nowUs + 0.5 * S);
+  const missed = logIds(c, 1).length;
+  t.ok(missed >= 1500, `history while member 3 was down: ${missed} payloads`);
+
+  const { chunks, completed } = c.transfers;
+  c.startNode(3);
+  const transferring = await c.drive(c.sched.nowUs + 10 * S, () => c.transfers.chunks >= chunks + 2 && c.transfers.completed === completed);
+  t.ok(transferring, `member 3 is installing its state (${c.transfers.chunks - chunks} chunks so far)`);
+  const before = logIds(c, 1).length;
+  t.equal(c.sendFrom(1, 20), 20);
+  const delivered = await c.drive(c.sched.nowUs + 5 * S, () => logIds(c, 1).length >= before + 20 && logIds(c, 2).length >= before + 20);
+  t.ok(delivered, 'members 1 and 2 delivered the new payloads');
+  t.equal(c.transfers.completed, completed, `...while member 3's transfer was still running (${c.transfers.chunks - chunks} chunks so far)`);
+
+  await c.drive(c.sched.nowUs + 10 * S, () => c.transfers.completed > completed);
+  await c.drive(c.sched.nowUs + 1 * S);
+  t.same(logIds(c, 3), logIds(c, 1), 'then member 3 holds the same history, the payloads sent during its transfer included');
+  t.same(c.failures, []);
+  t.same(checkRun(c), []);
+});

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { HybridClock } from '../../src/transport/hlc.js';
-import { freshCarry, ShardMulticast, type MulticastLimits } from '../../src/transport/ordered-multicast.js';
+import { freshCarry, holdCarry, ShardMulticast, type MulticastLimits } from '../../src/transport/ordered-multicast.js';
 import type { Delivered, ShardFrontiers } from '../../src/transport/ordered-shard.js';
 import { makeVersion } from '../../src/transport/version.js';
 import { FrameKind, frameKind } from '../../src/transport/wire.js';
@@ -13,10 +13,11 @@ const limits: MulticastLimits = {
   inlinePayloadBytesMax: 512,
   nullLookaheadMax: 1000,
   seqRolloverAt: 2 ** 31,
+  joinerQueueBytesMax: 1 << 30,
 };
 
 /** Three members of one shard wired directly: frames queue per link and are handed over on pump(). */
-function shard(ids: number[], view = 2) {
+function shard(ids: number[], view = 2, options: { joiners?: number[]; limits?: MulticastLimits } = {}) {
   const links: Array<{ from: number; to: number; frame: Uint8Array }> = [];
   const delivered = new Map<number, Delivered[]>();
   const frontiers = new Map<number, ShardFrontiers>();
@@ -31,9 +32,9 @@ function shard(ids: number[], view = 2) {
       name: 'test/0/0',
       members: ids,
       selfId: id,
-      limits,
+      limits: options.limits ?? limits,
       hlc: new HybridClock(),
-      carry: freshCarry(),
+      carry: options.joiners?.includes(id) ? holdCarry(freshCarry()) : freshCarry(),
       out: {
         push: (to, parts) => {
           const frame = Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
@@ -186,4 +187,53 @@ t.test('ragged trim: own payloads beyond my trim are re-sent even when another s
   // The others' rows now say delivered = the trim's end, which lies past 'mine': it must stay in flight.
   s.pump();
   t.same(s.members[0]!.carry().resend.map((p) => Buffer.from(p).toString()), ['mine'], 'its sender re-sends it next view');
+});
+
+t.test('a joiner at joinerQueueBytesMax stops delivering, which pauses the senders until its state is installed', async (t) => {
+  const small: MulticastLimits = { ...limits, windowPayloads: 16, joinerQueueBytesMax: 1000 };
+  const s = shard([1, 2, 3], 2, { joiners: [3], limits: small });
+  const joiner = s.byId.get(3)!;
+  let sent = 0;
+  // Member 1 streams 100-byte payloads as fast as its window lets it.
+  for (let round = 0; round < 40; round++) {
+    while (sent < 200 && s.members[0]!.enqueue(Buffer.alloc(100, sent % 256))) sent++;
+    s.pump();
+  }
+  t.ok(joiner.awaitingState && joiner.holdFull, 'the joiner is full');
+  t.ok(joiner.heldBytes >= 1000 && joiner.heldBytes <= 1000 + small.windowPayloads * 100, `held ${joiner.heldBytes} bytes: the limit plus at most one window`);
+  t.ok(sent < 200, `the sender was paused after ${sent} payloads`);
+  t.equal(s.delivered.get(1)!.length, sent, 'the others delivered everything sent so far');
+  t.equal(s.delivered.get(3)!.length, 0, 'the joiner delivered nothing (it holds)');
+
+  // The state (empty here) is installed: the joiner hands its held deliveries over, and the stream resumes.
+  joiner.releaseHeld(-1, -1, 0);
+  for (let round = 0; round < 60 && (sent < 200 || s.delivered.get(3)!.length < 200); round++) {
+    while (sent < 200 && s.members[0]!.enqueue(Buffer.alloc(100, sent % 256))) sent++;
+    s.pump();
+  }
+  t.equal(sent, 200, 'the sender finished');
+  t.same(
+    s.delivered.get(3)!.map((d) => d.version),
+    s.delivered.get(1)!.map((d) => d.version),
+    'the joiner delivered the same versions as the others, in order',
+  );
+  t.equal(s.delivered.get(3)!.length, 200);
+});
+
+t.test('a member waiting for its state holds the persistence frontier back until it has persisted', async (t) => {
+  const s = shard([1, 2, 3], 2, { joiners: [3] });
+  for (let k = 0; k < 5; k++) t.ok(s.members[0]!.enqueue(Buffer.from(`w${k}`)));
+  s.pump();
+  const last = s.delivered.get(1)!.at(-1)!.version;
+  t.equal(s.delivered.get(2)!.at(-1)!.version, last, 'delivered at the complete members while member 3 holds');
+  for (const id of [1, 2]) s.byId.get(id)!.persisted(last);
+  s.pump();
+  t.not(s.frontiers.get(1)?.persistedFrontier, last, 'not persisted everywhere: member 3 has only held it');
+  const joiner = s.byId.get(3)!;
+  joiner.releaseHeld(-1, -1, 0);
+  s.pump();
+  t.equal(s.delivered.get(3)!.length, 5, 'the joiner applied what it held');
+  joiner.persisted(last);
+  s.pump();
+  t.equal(s.frontiers.get(1)!.persistedFrontier, last, 'persisted everywhere once the joiner synced it');
 });
