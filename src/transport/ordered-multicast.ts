@@ -425,12 +425,16 @@ export class ShardMulticast {
     return mine[ShardRow.received + this.myRank]! * this.senders > this.#limits.seqRolloverAt;
   }
 
+  /** Own payloads wait while this member waits for its state. */
+  #payloadsToSend(): boolean {
+    return this.#held === null && this.#queue.length > 0;
+  }
+
   /**
    * Sends queued payloads, and nulls up to what the others' payloads need. A member waiting for its state
    * sends nulls only (its own payloads wait until the state is installed), so the shard keeps delivering.
    */
   #send(nowUs: number): void {
-    const payloadsQueued = this.#held === null ? this.#queue.length : 0;
     const me = this.myRank;
     const S = this.senders;
     const mine = this.rows[me]!;
@@ -446,13 +450,13 @@ export class ShardMulticast {
       this.#payloadsArrived[r] = 0;
       if (need + ahead > target) target = need + ahead;
     }
-    if (payloadsQueued === 0 && count >= target) return;
+    if (!this.#payloadsToSend() && count >= target) return;
     const timestampUs = this.#hlc.tick(nowUs);
     // Payload frames, each at most batchBytesMax of payload bytes; nulls ride on the last one.
     do {
       const payloads: Uint8Array[] = [];
       let bytes = 0;
-      while (this.#held === null && this.#queue.length > 0) {
+      while (this.#payloadsToSend()) {
         const next = this.#queue.peek()!;
         if (payloads.length > 0 && bytes + next.length > this.#limits.batchBytesMax) break;
         payloads.push(this.#queue.shift());
@@ -460,8 +464,7 @@ export class ShardMulticast {
       }
       this.#queueBytes -= bytes;
       const afterPayloads = count + payloads.length;
-      const more = this.#held === null && this.#queue.length > 0;
-      const nulls = !more && target > afterPayloads ? target - afterPayloads : 0;
+      const nulls = !this.#payloadsToSend() && target > afterPayloads ? target - afterPayloads : 0;
       const end = afterPayloads + nulls;
       assert(end * S + me <= SEQ_MAX, `${this.name}: sequence space of view ${this.view} exhausted`);
       for (let i = 0; i < payloads.length; i++) {
@@ -472,7 +475,7 @@ export class ShardMulticast {
       this.#batches[me]!.push({ first: count, count: payloads.length, end, timestampUs, frame: null, payloads });
       if (this.#peers.length > 0) this.#out.push(this.#peers, this.#encodeBatch(count, payloads, bytes, nulls, timestampUs));
       count = end;
-    } while (this.#held === null && this.#queue.length > 0);
+    } while (this.#payloadsToSend());
     mine[ShardRow.received + me] = count;
     this.#trace?.received(this.shardIndex, this.view, me, count);
     this.#rowDirty = true;
