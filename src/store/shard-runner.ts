@@ -1,6 +1,7 @@
 import { SquallError } from '../api/errors.js';
 import { assert, fail } from '../assert.js';
 import type { Logger } from '../log.js';
+import { Deque } from '../transport/deque.js';
 import type { NodeStorage } from '../persist/node-storage.js';
 import type { Delivered, OrderedShard, ShardFrontiers, ShardListener, ShardViewInfo } from '../transport/ordered-shard.js';
 import { ConditionWaiters, VersionWaiters } from './frontier-waiters.js';
@@ -66,7 +67,7 @@ export abstract class ShardRunner<R> {
   #unfinished = 0;
   readonly #batches: BatchRecord[] = [];
   /** When recent batches became durable here: [last version, performance.now() ms], oldest first (bounded). */
-  readonly #durableTimes: Array<[number, number]> = [];
+  readonly #durableTimes = new Deque<[number, number]>(DURABLE_TIMES_KEPT);
   #failed: Error | null = null;
   #closed = false;
 
@@ -250,10 +251,10 @@ export abstract class ShardRunner<R> {
     let hi = t.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (t[mid]![0] < version) lo = mid + 1;
+      if (t.at(mid)[0] < version) lo = mid + 1;
       else hi = mid;
     }
-    return lo < t.length && (lo > 0 || t[0]![0] === version) ? t[lo]![1] : null;
+    return lo < t.length && (lo > 0 || t.at(0)[0] === version) ? t.at(lo)[1] : null;
   }
 
   /** After a state transfer installed a copy up to `version`. */
