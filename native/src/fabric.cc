@@ -533,14 +533,14 @@ uint32_t Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
     }
   }
 
-  if (options_.provider == "shm" && peer->colocated && !peer->sameProcess) {
+  // Mapped here, outside mu_; recorded for the watchdog only once the peer is added.
+  std::shared_ptr<ShmLock> shmLock;
+  const bool shmPeer = options_.provider == "shm" && peer->colocated && !peer->sameProcess;
+  if (shmPeer) {
     std::string why;
-    std::shared_ptr<ShmLock> shmLock = ShmLock::open(shmFileOfAddress(peer->name), peer->identity.pid, &why);
-    std::lock_guard<std::mutex> lock(shmMu_);
-    // Bounded: the oldest entries (long-gone incarnations) go first.
-    if (shmPeers_.size() >= 1024) shmPeers_.erase(shmPeers_.begin());
-    shmPeers_.push_back({peerId, peer->identity, std::move(shmLock)});
+    shmLock = ShmLock::open(shmFileOfAddress(peer->name), peer->identity.pid, &why);
   }
+  const ProcessIdentity identity = peer->identity;
 
   std::lock_guard<std::mutex> lock(mu_);
   if (!av_) throw UsageError("fabric is closed");
@@ -562,6 +562,12 @@ uint32_t Fabric::addPeer(uint32_t peerId, const uint8_t* blob, size_t len) {
   const uint32_t generation = peer->generation;
   peers_.emplace(peerId, std::move(peer));
   stats_.peers = peers_.size();
+  if (shmPeer) {
+    std::lock_guard<std::mutex> shmLockGuard(shmMu_);
+    // Bounded: the oldest entries (long-gone incarnations) go first.
+    if (shmPeers_.size() >= 1024) shmPeers_.erase(shmPeers_.begin());
+    shmPeers_.push_back({peerId, identity, std::move(shmLock)});
+  }
   return generation;
 }
 
