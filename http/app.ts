@@ -3,6 +3,7 @@ import { SquallError } from '../src/api/errors.js';
 import { HEADER } from '../src/api/types.js';
 import { batchRoutes } from './batch.js';
 import { pathAfter, type AppEnv, type HttpContext } from './context.js';
+import { dashboardRoutes } from './dashboard.js';
 import { objectRoutes } from './objects.js';
 import { poolRoutes } from './pools.js';
 import { watchRoutes } from './watch.js';
@@ -36,6 +37,7 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   poolRoutes(app, ctx);
   batchRoutes(app, ctx);
   watchRoutes(app, ctx);
+  dashboardRoutes(app);
 
   app.get('/v1/cluster', (c) => c.json(ctx.cluster()));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -72,5 +74,6 @@ function routeOf(url: string): string {
   const path = pathAfter(url, '') ?? '';
   if (path.startsWith('/v1/objects/')) return 'objects';
   if (path.startsWith('/v1/pools')) return path.endsWith('/keys') ? 'keys' : 'pools';
+  if (path === '/' || path === '/dashboard' || path.startsWith('/dashboard/')) return 'dashboard';
   return ROUTES.has(path) ? path.slice(path.lastIndexOf('/') + 1) : 'other';
 }

@@ -56,6 +56,7 @@ export function registerClusterCommand(program: Command, ctx: CliContext): void 
       else {
         ctx.out(`squall cluster of ${members.length} members ready (cluster file ${cluster.configFile})\n`);
         for (const m of members) ctx.out(`  member ${m.id}  ${m.url}  pid ${m.pid}\n`);
+        if (members[0]) ctx.out(`dashboard: ${members[0].url}/dashboard (on every member)\n`);
         ctx.out('Ctrl-C stops it.\n');
       }
       for (const m of cluster.members.values()) {

@@ -34,7 +34,7 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         ...(o.config !== undefined ? { configFile: o.config } : {}),
         ...(o.id !== undefined ? { id: o.id } : {}),
       });
-      ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${node.config.dataDir})\n`);
+      ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${node.config.dataDir}; dashboard ${node.url}/dashboard)\n`);
       await new Promise<void>((resolve, reject) => {
         let stopping = false;
         const stop = (signal: NodeJS.Signals) => {
