@@ -37,7 +37,7 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   poolRoutes(app, ctx);
   batchRoutes(app, ctx);
   watchRoutes(app, ctx);
-  dashboardRoutes(app);
+  dashboardRoutes(app, metrics);
 
   app.get('/v1/cluster', (c) => c.json(ctx.cluster()));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Context, Hono } from 'hono';
 import { SquallError } from '../src/api/errors.js';
 import type { AppEnv } from './context.js';
+import type { Metrics } from './metrics.js';
 
 /** The dashboard's files (http/dashboard/), each with its content type. Nothing else is served from there. */
 const ASSETS: Readonly<Record<string, string>> = {
@@ -38,8 +39,11 @@ function assets(): Map<string, Asset> {
   return m;
 }
 
-/** GET / → /dashboard; GET /dashboard (the page) and /dashboard/{file} (its scripts and style). */
-export function dashboardRoutes(app: Hono<AppEnv>): void {
+/**
+ * GET / → /dashboard; GET /dashboard (the page), /dashboard/{file} (its scripts and style) and
+ * /dashboard/metrics.json (this member's cumulative figures, which the page turns into rates).
+ */
+export function dashboardRoutes(app: Hono<AppEnv>, metrics: Metrics): void {
   const files = assets();
   const serve = (c: Context<AppEnv>, name: string): Response => {
     const a = files.get(name);
@@ -57,5 +61,6 @@ export function dashboardRoutes(app: Hono<AppEnv>): void {
   };
   app.get('/', (c) => c.redirect('/dashboard', 302));
   app.get('/dashboard', (c) => serve(c, 'index.html'));
+  app.get('/dashboard/metrics.json', async (c) => c.json(await metrics.snapshot(), 200, { 'cache-control': 'no-store' }));
   app.get('/dashboard/:file', (c) => serve(c, c.req.param('file')));
 }

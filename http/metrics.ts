@@ -1,11 +1,24 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../src/store/index.js';
 
+/** Cumulative figures of this member for the dashboard, which turns two of them into rates and means. */
+export interface MetricsSnapshot {
+  at_ms: number;
+  cpu_seconds: number;
+  resident_bytes: number;
+  event_loop_lag_p99_s: number;
+  /** Per route: requests answered, of which 4xx and 5xx, and the sum of their latencies. */
+  requests: Record<string, { count: number; client_errors: number; server_errors: number; seconds_sum: number }>;
+  /** Per durability, per write stage (ordered, synced_here, durable): sum of seconds and count. */
+  write_stages: Record<string, Record<string, { sum: number; count: number }>>;
+}
+
 /** Prometheus metrics of a node (GET /metrics). Gauges of shards are read when scraped. */
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly latency: Histogram<'route'>;
+  readonly #writeStages: Histogram<'stage' | 'durability'>;
 
   constructor(store: Store) {
     collectDefaultMetrics({ register: this.registry, prefix: 'squall_' });
@@ -66,6 +79,7 @@ export class Metrics {
         for (const [method, n] of store.forwardedCalls) this.inc({ method }, n);
       },
     });
+    this.#writeStages = writeStages;
     new Gauge({
       name: 'squall_watchers',
       help: 'Open watch streams',
@@ -74,5 +88,33 @@ export class Metrics {
         this.set(store.watch.watchers);
       },
     });
+  }
+
+  /** The figures the dashboard shows, read from the registry (cumulative since the process started). */
+  async snapshot(): Promise<MetricsSnapshot> {
+    const out: MetricsSnapshot = { at_ms: Date.now(), cpu_seconds: 0, resident_bytes: 0, event_loop_lag_p99_s: 0, requests: {}, write_stages: {} };
+    const single = async (name: string): Promise<number> => (await this.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    out.cpu_seconds = await single('squall_process_cpu_seconds_total');
+    out.resident_bytes = await single('squall_process_resident_memory_bytes');
+    out.event_loop_lag_p99_s = await single('squall_nodejs_eventloop_lag_p99_seconds');
+    const route = (r: string): MetricsSnapshot['requests'][string] => (out.requests[r] ??= { count: 0, client_errors: 0, server_errors: 0, seconds_sum: 0 });
+    for (const v of (await this.requests.get()).values) {
+      const r = route(String(v.labels.route));
+      const status = Number(v.labels.status);
+      r.count += v.value;
+      if (status >= 500) r.server_errors += v.value;
+      else if (status >= 400) r.client_errors += v.value;
+    }
+    for (const v of (await this.latency.get()).values) {
+      if (v.metricName?.endsWith('_sum')) route(String(v.labels.route)).seconds_sum += v.value;
+    }
+    for (const v of (await this.#writeStages.get()).values) {
+      const kind = v.metricName?.endsWith('_sum') ? 'sum' : v.metricName?.endsWith('_count') ? 'count' : null;
+      if (kind === null) continue;
+      const byStage = (out.write_stages[String(v.labels.durability)] ??= {});
+      const stage = (byStage[String(v.labels.stage)] ??= { sum: 0, count: 0 });
+      stage[kind] += v.value;
+    }
+    return out;
   }
 }

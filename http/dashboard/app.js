@@ -73,6 +73,49 @@ export function previewOf(bytes) {
   }
 }
 
+/**
+ * Rates and means between two snapshots of /dashboard/metrics.json (cumulative figures): per route the
+ * requests, 4xx and 5xx per second and the mean latency; per durability the writes per second and the mean
+ * of each write stage; CPU as a share of one core. Null when the two are not in order.
+ */
+export function metricsDelta(prev, cur) {
+  const dt = (cur.at_ms - prev.at_ms) / 1000;
+  if (!(dt > 0)) return null;
+  const routes = [];
+  for (const [route, c] of Object.entries(cur.requests)) {
+    const p = prev.requests[route] ?? { count: 0, client_errors: 0, server_errors: 0, seconds_sum: 0 };
+    const n = c.count - p.count;
+    routes.push({
+      route,
+      perS: n / dt,
+      clientErrorsPerS: (c.client_errors - p.client_errors) / dt,
+      serverErrorsPerS: (c.server_errors - p.server_errors) / dt,
+      meanMs: n > 0 ? ((c.seconds_sum - p.seconds_sum) / n) * 1000 : null,
+    });
+  }
+  routes.sort((a, b) => b.perS - a.perS || a.route.localeCompare(b.route));
+  const writes = [];
+  for (const [durability, stages] of Object.entries(cur.write_stages)) {
+    const before = prev.write_stages[durability] ?? {};
+    const mean = (stage) => {
+      const c = stages[stage];
+      if (!c) return null;
+      const p = before[stage] ?? { sum: 0, count: 0 };
+      const n = c.count - p.count;
+      return n > 0 ? ((c.sum - p.sum) / n) * 1000 : null;
+    };
+    const ordered = stages.ordered ?? { count: 0 };
+    writes.push({
+      durability,
+      perS: (ordered.count - (before.ordered?.count ?? 0)) / dt,
+      orderedMs: mean('ordered'),
+      syncedHereMs: mean('synced_here'),
+      durableMs: mean('durable'),
+    });
+  }
+  return { seconds: dt, cpuPercent: ((cur.cpu_seconds - prev.cpu_seconds) / dt) * 100, routes, writes };
+}
+
 /** A pool's retention as people read it. */
 export function retentionText(retain) {
   const parts = [];
@@ -221,12 +264,53 @@ export function mount(doc, win = doc.defaultView) {
     if (pools.some((p) => p.path === chosen)) select.value = chosen;
   }
 
+  let lastMetrics = null;
+
+  async function refreshMetrics() {
+    const cur = await getJson('/dashboard/metrics.json');
+    const prev = lastMetrics;
+    lastMetrics = cur;
+    const memory = `${formatBytes(cur.resident_bytes)} resident · event loop lag p99 ${(cur.event_loop_lag_p99_s * 1000).toFixed(1)} ms`;
+    const d = prev === null ? null : metricsDelta(prev, cur);
+    if (d === null) {
+      $('member-summary').textContent = `${memory} · measuring rates…`;
+      return;
+    }
+    $('member-window').textContent = `(last ${d.seconds.toFixed(1)} s)`;
+    $('member-summary').textContent = `CPU ${d.cpuPercent.toFixed(0)}% of a core · ${memory}`;
+    const ms = (v) => (v === null ? '—' : `${v.toFixed(v < 10 ? 2 : 1)} ms`);
+    const rate = (v) => (v === 0 ? '0' : v < 10 ? v.toFixed(1) : v.toFixed(0));
+    const routes = tbody('routes');
+    routes.replaceChildren();
+    for (const r of d.routes) {
+      if (r.perS === 0) continue; // routes idle in this window
+      const row = doc.createElement('tr');
+      cell(row, r.route);
+      cell(row, rate(r.perS));
+      cell(row, rate(r.clientErrorsPerS));
+      cell(row, rate(r.serverErrorsPerS), r.serverErrorsPerS > 0 ? 'alert' : '');
+      cell(row, ms(r.meanMs));
+      routes.appendChild(row);
+    }
+    const stages = tbody('stages');
+    stages.replaceChildren();
+    for (const w of d.writes) {
+      const row = doc.createElement('tr');
+      cell(row, w.durability);
+      cell(row, rate(w.perS));
+      cell(row, ms(w.orderedMs));
+      cell(row, ms(w.syncedHereMs));
+      cell(row, ms(w.durableMs));
+      stages.appendChild(row);
+    }
+  }
+
   let firstPools = true;
 
   async function refresh() {
     const badge = $('node-state');
     try {
-      const [cluster, pools, ready] = await Promise.all([getJson('/v1/cluster'), getJson('/v1/pools'), win.fetch(url('/readyz'))]);
+      const [cluster, pools, ready] = await Promise.all([getJson('/v1/cluster'), getJson('/v1/pools'), win.fetch(url('/readyz')), refreshMetrics()]);
       renderCluster(cluster);
       renderPools(pools.pools);
       if (firstPools && pools.pools.length > 0) {

@@ -151,6 +151,29 @@ t.test('cluster, pools, keys now and as of a time, values (text and binary), his
   await until('the error cleared', () => hidden(w, 'error') && rows(w, 'key-list').length === 2);
 });
 
+t.test('this member: request rates, latencies and write stages between two refreshes', async (t) => {
+  const { node, client } = await httpNode(t);
+  await client.createPool('/m', { type: 'persistent' });
+  const snap = await raw(node.url, 'GET', '/dashboard/metrics.json');
+  t.equal(snap.status, 200);
+  t.match(snap.json, { at_ms: Number, cpu_seconds: Number, resident_bytes: Number, requests: { pools: { count: Number } } });
+  const w = await openDashboard(t, node.url);
+  const page = (w as unknown as { squallDashboard: { refresh(): Promise<void>; stop(): void } }).squallDashboard;
+  page.stop(); // no timer refresh in between: the two below bracket the requests
+  await page.refresh();
+  for (let i = 0; i < 20; i++) await client.put(`/m/k${i}`, 'v');
+  await client.get('/m/none').catch(() => undefined); // a 404
+  await page.refresh();
+  const objects = await until('the objects route', () => rows(w, 'routes').find((r) => r[0] === 'objects'));
+  t.ok(Number(objects[1]) > 0, `puts per second shown (${objects[1]})`);
+  t.ok(Number(objects[2]) > 0, `4xx per second shown (${objects[2]})`);
+  t.match(objects[4], /ms$/, 'mean latency');
+  const persisted = rows(w, 'stages').find((r) => r[0] === 'persisted');
+  t.ok(persisted && Number(persisted[1]) > 0, 'persisted writes per second');
+  t.match(persisted?.slice(2), [/ms$/, /ms$/, /ms$/], 'a mean for each write stage');
+  t.match(text(w, 'member-summary'), /CPU \d+% of a core/);
+});
+
 t.test('live changes: puts and deletes under a prefix arrive as they happen; a deleted key shows as deleted', async (t) => {
   const { node, client } = await httpNode(t);
   await client.createPool('/feed', { type: 'persistent' });
