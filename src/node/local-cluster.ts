@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { logFileTail } from '../log.js';
 import type { ClusterConfig } from './cluster-config.js';
+import { withMallocTuning } from './malloc-tuning.js';
 import { freePorts, portFree } from './ports.js';
 
 /**
@@ -99,7 +100,7 @@ export class LocalCluster {
     const out = this.#o.stdio === 'file' ? openSync(logFile!, 'a') : (this.#o.stdio ?? 'ignore');
     const child = spawn(process.execPath, [...(this.#o.nodeArgs ?? []), BIN, 'start', '--config', this.configFile, '--id', String(id), '--data', this.dataDirOf(id)], {
       stdio: ['ignore', out, out, 'ipc'],
-      env: { ...process.env, ...(this.#o.env ?? {}), SQUALL_EXIT_WITH_PARENT: '1' },
+      env: withMallocTuning({ ...process.env, ...(this.#o.env ?? {}), SQUALL_EXIT_WITH_PARENT: '1' }),
     });
     child.channel?.unref(); // the channel alone must not keep this process running
     if (typeof out === 'number') closeSync(out);
