@@ -307,35 +307,51 @@ export function mount(doc, win = doc.defaultView) {
 
   let firstPools = true;
 
+  /**
+   * One refresh: each panel on its own, so a member that answers some routes and refuses others (e.g. 503
+   * no_quorum on data routes while in a minority) still shows what it can. "unreachable" is for a member
+   * that answers nothing.
+   */
   async function refresh() {
     const badge = $('node-state');
-    try {
-      const [cluster, pools, ready] = await Promise.all([getJson('/v1/cluster'), getJson('/v1/pools'), win.fetch(url('/readyz')), refreshMetrics()]);
-      renderCluster(cluster);
-      renderPools(pools.pools);
-      if (firstPools && pools.pools.length > 0) {
+    const [cluster, pools, ready, member] = await Promise.allSettled([
+      getJson('/v1/cluster'),
+      getJson('/v1/pools'),
+      win.fetch(url('/readyz')),
+      refreshMetrics(),
+    ]);
+    if (ready.status === 'rejected') {
+      badge.textContent = 'unreachable';
+      badge.className = 'badge bad';
+      badge.title = ready.reason instanceof Error ? ready.reason.message : String(ready.reason);
+      return;
+    }
+    if (ready.value.ok) {
+      badge.textContent = 'ready';
+      badge.className = 'badge ok';
+      badge.title = '';
+    } else {
+      const e = await errorOf(ready.value);
+      badge.textContent = `not ready (${e.code})`;
+      badge.className = 'badge warn';
+      badge.title = e.message;
+    }
+    const problems = [];
+    if (cluster.status === 'fulfilled') renderCluster(cluster.value);
+    else problems.push(`cluster: ${cluster.reason.message}`);
+    if (pools.status === 'fulfilled') {
+      renderPools(pools.value.pools);
+      if (firstPools && pools.value.pools.length > 0) {
         // open on something: the keys of the pool of the linked key, or of the first pool
         firstPools = false;
         const linked = linkedKey();
-        const pool = linked === null ? undefined : pools.pools.find((p) => linked.startsWith(`${p.path}/`));
-        $('keys-pool').value = (pool ?? pools.pools[0]).path;
+        const pool = linked === null ? undefined : pools.value.pools.find((p) => linked.startsWith(`${p.path}/`));
+        $('keys-pool').value = (pool ?? pools.value.pools[0]).path;
         void listKeys(false);
       }
-      if (ready.ok) {
-        badge.textContent = 'ready';
-        badge.className = 'badge ok';
-      } else {
-        const e = await errorOf(ready);
-        badge.textContent = `not ready (${e.code})`;
-        badge.className = 'badge warn';
-        badge.title = e.message;
-      }
-      $('refreshed').textContent = `updated ${new Date().toLocaleTimeString()}`;
-    } catch (e) {
-      badge.textContent = 'unreachable';
-      badge.className = 'badge bad';
-      badge.title = e instanceof Error ? e.message : String(e);
-    }
+    } else problems.push(`pools: ${pools.reason.message}`);
+    if (member.status === 'rejected') problems.push(`this member: ${member.reason.message}`);
+    $('refreshed').textContent = `updated ${new Date().toLocaleTimeString()}${problems.length > 0 ? ` · not shown: ${problems.join('; ')}` : ''}`;
   }
 
   // ---- key browser ----

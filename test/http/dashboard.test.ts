@@ -174,6 +174,29 @@ t.test('this member: request rates, latencies and write stages between two refre
   t.match(text(w, 'member-summary'), /CPU \d+% of a core/);
 });
 
+t.test('a member that refuses data routes still shows what it can; one that answers nothing is unreachable', async (t) => {
+  const { node } = await httpNode(t);
+  const w = await openDashboard(t, node.url);
+  const page = (w as unknown as { squallDashboard: { refresh(): Promise<void>; stop(): void } }).squallDashboard;
+  page.stop();
+  const win = w as unknown as { fetch: (u: string, init?: unknown) => Promise<unknown> };
+  const realFetch = win.fetch.bind(w);
+  // what a member in a minority answers: 503 no_quorum on data routes and on /readyz, /v1/cluster still served
+  const noQuorum = (): unknown =>
+    new w.Response(JSON.stringify({ error: { code: 'no_quorum', message: 'this member is in a minority' } }), { status: 503, headers: { 'content-type': 'application/json' } });
+  win.fetch = (u: string, init?: unknown) => (/\/v1\/pools|\/readyz/.test(u) ? Promise.resolve(noQuorum()) : realFetch(u, init));
+  await page.refresh();
+  t.equal(text(w, 'node-state'), 'not ready (no_quorum)');
+  t.match(text(w, 'refreshed'), /not shown: pools: no_quorum: this member is in a minority/);
+  t.equal(rows(w, 'members').length, 1, 'the cluster panel is still there');
+  win.fetch = () => Promise.reject(new TypeError('fetch failed'));
+  await page.refresh();
+  t.equal(text(w, 'node-state'), 'unreachable');
+  win.fetch = realFetch;
+  await page.refresh();
+  t.equal(text(w, 'node-state'), 'ready', 'and back');
+});
+
 t.test('live changes: puts and deletes under a prefix arrive as they happen; a deleted key shows as deleted', async (t) => {
   const { node, client } = await httpNode(t);
   await client.createPool('/feed', { type: 'persistent' });
