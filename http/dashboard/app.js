@@ -436,13 +436,14 @@ export function mount(doc, win = doc.defaultView) {
         term('size', formatBytes(size));
         const previous = head.headers.get('squall-previous-version-by-key');
         if (previous !== null) term('previous version', previous);
-        download.href = url(`/v1/objects${encodePath(key)}?version=${version}`);
+        const versionUrl = url(`/v1/objects${encodePath(key)}?version=${version}`);
+        download.href = versionUrl;
         download.hidden = false;
         if (size > PREVIEW_BYTES_MAX) {
           value.textContent = `${formatBytes(size)}: too large to show here (limit ${formatBytes(PREVIEW_BYTES_MAX)}); use the download link.`;
           value.className = 'muted';
         } else {
-          const res = await win.fetch(url(`/v1/objects${encodePath(key)}?version=${version}`));
+          const res = await win.fetch(versionUrl);
           if (!res.ok) throw await errorOf(res);
           const p = previewOf(new Uint8Array(await res.arrayBuffer()));
           value.textContent = p.text;
