@@ -69,7 +69,16 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
       clock: wallClockUs,
       logger: log,
       openChannel: (name, lastTimestampUs) =>
-        new LocalSequencer({ name, memberId: config.nodeId, view, clock: wallClockUs, lastTimestampUs, windowPayloads: config.limits.shardWindowOps }),
+        new LocalSequencer({
+          name,
+          memberId: config.nodeId,
+          view,
+          clock: wallClockUs,
+          lastTimestampUs,
+          windowPayloads: config.limits.shardWindowOps,
+          nextView: () => openedStorage.nextView(),
+          onRolloverError: (e) => log.error({ shard: name, err: e }, 'could not reserve the next view for the sequence rollover; retrying on the next write'),
+        }),
     });
     const openedStore = store;
     const http = await serveHttp(openedStore, config.http, config.host, config.port, (url) => singleNodeInfo(config, view, openedStore, url), log);

@@ -170,6 +170,18 @@ t.test('a version read on an idle shard above its last version is answered (the 
   });
 });
 
+t.test('a version read far ahead of the last version waits and answers 425; it uses up no sequence space', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/p', { type: 'persistent' });
+    const a = await store.put('/p/k', Buffer.from('A'));
+    const farAhead = Math.floor(a.version / 2 ** 32) * 2 ** 32 + (2 ** 32 - 1);
+    await rejectsWith(t, store.get('/p/k', { version: farAhead, waitMs: 50 }), 'not_yet_stable');
+    const b = await store.put('/p/k', Buffer.from('B'));
+    t.equal(b.version, a.version + 1, 'the next write takes the next version');
+    t.equal(text((await store.get('/p/k')).value), 'B');
+  });
+});
+
 t.test('count retention trims old versions; reads below the trim point answer 410', async (t) => {
   await withStore(t, async ({ store, clock }) => {
     await store.createPool('/r', { type: 'persistent', retain: { versions: 3 } });

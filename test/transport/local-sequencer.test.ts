@@ -86,3 +86,81 @@ t.test('requestProgress jumps the sequence like a null message', async (t) => {
   seq.reportPersisted(makeVersion(3, 11));
   t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 11));
 });
+
+t.test('requestProgress skips at most skipAheadMax past the last version, and never past the rollover point', async (t) => {
+  const seq = new LocalSequencer({ name: 'p/0/0', memberId: 1, view: 3, clock: () => 1, lastTimestampUs: 0, windowPayloads: 10, skipAheadMax: 100, seqRolloverAt: 1000 });
+  const delivered: Delivered[][] = [];
+  seq.setListener({ deliver: (b) => delivered.push([...b]), frontiers: () => undefined, writable: () => undefined });
+  seq.requestProgress(makeVersion(3, 2 ** 32 - 1));
+  t.equal(seq.frontiers.deliveredVersion, makeVersion(3, 0) - 1, 'a read far ahead moves nothing (it waits, then 425)');
+  seq.requestProgress(makeVersion(3, 100));
+  t.equal(seq.frontiers.deliveredVersion, makeVersion(3, 0) - 1, 'skipAheadMax past the next version is too far');
+  seq.requestProgress(makeVersion(3, 99));
+  t.equal(seq.frontiers.deliveredVersion, makeVersion(3, 99), 'within skipAheadMax the stream skips ahead');
+  seq.send(new Uint8Array(1));
+  await turn();
+  t.equal(delivered[0]![0]!.version, makeVersion(3, 100));
+});
+
+t.test('past seqRolloverAt the sequence continues in a fresh view from the node', async (t) => {
+  const views: number[] = [];
+  let release: (() => void) | null = null;
+  const seq = new LocalSequencer({
+    name: 'p/0/0', memberId: 1, view: 3, clock: () => 1, lastTimestampUs: 0, windowPayloads: 100, seqRolloverAt: 4,
+    nextView: async () => {
+      await new Promise<void>((r) => (release = r));
+      views.push(7);
+      return 7;
+    },
+  });
+  const delivered: Delivered[] = [];
+  seq.setListener({ deliver: (b) => delivered.push(...b), frontiers: () => undefined, writable: () => undefined });
+  for (let i = 0; i < 6; i++) seq.send(new Uint8Array([i]));
+  await turn();
+  t.same(delivered.map((d) => d.version), [0, 1, 2, 3, 4, 5].map((s) => makeVersion(3, s)), 'the batch that crosses the point stays in the old view');
+  seq.send(new Uint8Array([6]));
+  await turn();
+  t.equal(delivered[6]!.version, makeVersion(3, 6), 'until the node has reserved the next view, the old one goes on');
+  t.equal(views.length, 0, 'one request for a view at a time');
+  release!();
+  await turn();
+  t.equal(seq.view, 7);
+  t.equal(seq.frontiers.deliveredVersion, makeVersion(7, 0) - 1, 'the old view is closed');
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 0) - 1, 'its batches are not persisted yet');
+  seq.send(new Uint8Array([7]));
+  await turn();
+  t.equal(delivered[7]!.version, makeVersion(7, 0), 'the next payload opens the new view');
+  seq.reportPersisted(makeVersion(3, 6));
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(3, 6), 'persistence is still reported batch by batch');
+  seq.reportPersisted(makeVersion(7, 0));
+  t.equal(seq.frontiers.persistedFrontier, makeVersion(7, 0));
+});
+
+t.test('a failed view reservation is reported and tried again on the next batch', async (t) => {
+  let calls = 0;
+  const errors: string[] = [];
+  const seq = new LocalSequencer({
+    name: 'p/0/0', memberId: 1, view: 3, clock: () => 1, lastTimestampUs: 0, windowPayloads: 100, seqRolloverAt: 1,
+    nextView: async () => {
+      calls++;
+      if (calls === 1) throw new Error('disk full');
+      return 4;
+    },
+    onRolloverError: (e) => errors.push(e.message),
+  });
+  const delivered: Delivered[] = [];
+  seq.setListener({ deliver: (b) => delivered.push(...b), frontiers: () => undefined, writable: () => undefined });
+  seq.send(new Uint8Array(1));
+  seq.send(new Uint8Array(1));
+  await turn();
+  await turn();
+  t.same(errors, ['disk full']);
+  seq.send(new Uint8Array(1));
+  await turn();
+  await turn();
+  t.equal(calls, 2);
+  t.equal(seq.view, 4);
+  seq.send(new Uint8Array(1));
+  await turn();
+  t.equal(delivered[3]!.version, makeVersion(4, 0));
+});
