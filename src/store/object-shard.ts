@@ -147,12 +147,13 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
   #applyWrite(d: Delivered, op: PutOp | DeleteOp): ObjectOpResult {
     const generation = Math.floor(d.timestampUs / (this.#limits.requestIdRetentionMs * 1000));
     if (op.r !== undefined) {
-      const first = this.#requestResult(op.r, generation, d.timestampUs);
+      const first = this.#requestResult(op, op.r, generation, d.timestampUs);
       if (first) return first;
     }
     const result = op.t === 'put' ? this.#put(d, op) : this.#delete(d, op);
     if (op.r !== undefined) {
-      const stored = pack({ ts: d.timestampUs, r: result });
+      // the request's key and kind too: an id reused for another write must not be answered with this result
+      const stored = pack({ ts: d.timestampUs, r: result, k: op.k, t: op.t });
       const id = `${generation}\u0000${op.r}`;
       this.#overlayRequests.set(id, stored);
       this.#touched.requests.push(id);
@@ -170,13 +171,23 @@ export class ObjectShard extends ShardRunner<ObjectOpResult> {
     return saved.r.kind === 'written' ? saved.r.version <= version : saved.ts <= timestampUs;
   }
 
-  /** The first result of a request id seen within the retention window, marked duplicate. */
-  #requestResult(requestId: string, generation: number, nowUs: number): ObjectOpResult | null {
+  /**
+   * The first result of a request id seen within the retention window, marked duplicate; a refusal when the
+   * id was first used for a write of another key or kind (a retry repeats the same request).
+   */
+  #requestResult(op: PutOp | DeleteOp, requestId: string, generation: number, nowUs: number): ObjectOpResult | null {
     for (const g of [generation, generation - 1]) {
       const raw = this.#overlayRequests.get(`${g}\u0000${requestId}`) ?? this.log.requestResult(g, requestId);
       if (!raw) continue;
-      const saved = unpack(raw) as { ts: number; r: ObjectOpResult };
+      const saved = unpack(raw) as { ts: number; r: ObjectOpResult; k?: string; t?: string };
       if (nowUs - saved.ts > this.#limits.requestIdRetentionMs * 1000) continue;
+      if (saved.k !== undefined && (saved.k !== op.k || saved.t !== op.t)) {
+        const first = `${saved.t === 'del' ? 'a delete' : 'a put'} of ${saved.k}`;
+        return failed('bad_parameter', `request id '${requestId}' was first used for ${first}: a retry must repeat the same request`, {
+          request_id: requestId,
+          first_key: saved.k,
+        });
+      }
       return { ...saved.r, duplicate: true } as ObjectOpResult;
     }
     return null;

@@ -339,6 +339,7 @@ export class Store {
   submitDelete(key: string, options: WriteOptions): Promise<Submitted> {
     const { pool, shard } = this.route(key, true);
     this.#checkWrite(pool, 0, options);
+    if (options.ifNoneMatch) throw new SquallError('bad_parameter', 'If-None-Match applies to puts: a delete takes If-Match');
     const submittedMs = performance.now();
     return shard
       .submit((o) => {

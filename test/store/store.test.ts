@@ -303,6 +303,27 @@ t.test('a request id makes a retried write apply once and answer the first resul
   });
 });
 
+t.test('a request id reused for another key or kind of write is refused, not answered with the first result', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/p', { type: 'persistent', affinity: '^/p/' });
+    await store.put('/p/r1', Buffer.from('first'), { requestId: 'req-1' });
+    await rejectsWith(t, store.put('/p/r3', Buffer.from('other'), { requestId: 'req-1' }), 'bad_parameter', { request_id: 'req-1', first_key: '/p/r1' });
+    await rejectsWith(t, store.get('/p/r3'), 'not_found');
+    await rejectsWith(t, store.delete('/p/r1', { requestId: 'req-1' }), 'bad_parameter');
+    t.equal(text((await store.get('/p/r1')).value), 'first', 'the first write stands alone');
+    t.equal((await store.history('/p/r1')).versions.length, 1);
+  });
+});
+
+t.test('a delete refuses If-None-Match (it applies to puts)', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/p', { type: 'persistent' });
+    await store.put('/p/o1', Buffer.from('x'));
+    await rejectsWith(t, store.delete('/p/o1', { ifNoneMatch: true }), 'bad_parameter');
+    t.equal(text((await store.get('/p/o1')).value), 'x', 'still there');
+  });
+});
+
 t.test('restart: state, versions and timestamps come back from LMDB alone; request ids survive', async (t) => {
   let ts = await openTestStore();
   t.teardown(async () => {
