@@ -9,6 +9,7 @@
  * Keys with the same affinity land on the same shard, e.g. regex "^/cams/[^/]+/" keeps each camera's
  * objects together. Changing this function moves data: it is part of the on-disk and wire contract.
  */
+import safeRegex from 'safe-regex2';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -61,6 +62,17 @@ export function affinityOf(key: string, affinity: RegExp | null): string {
 export function shardOf(key: string, shards: number, affinity: RegExp | null): number {
   if (shards <= 1) return 0;
   return fnv1a32(affinityOf(key, affinity)) % shards;
+}
+
+/**
+ * Checks the affinity pattern of a new pool: a valid regex without nested quantifiers (like `(a+)+`), which
+ * can backtrack for exponential time on a crafted key and stall the member that routes it. Throws SyntaxError.
+ */
+export function checkAffinity(pattern: string): void {
+  compileAffinity(pattern);
+  if (!safeRegex(pattern)) {
+    throw new SyntaxError(`'${pattern}' nests quantifiers (like (a+)+): matching some keys would take exponential time`);
+  }
 }
 
 /** Compiles a pool's affinity regex; throws SyntaxError on a bad pattern. No global/sticky flags. */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { compileAffinity, parseTimeUs, parseVersion } from '../api/index.js';
+import { checkAffinity, parseTimeUs, parseVersion } from '../api/index.js';
 
 /** Parsers for command-line values: a bad value is a usage error (exit 2) naming what was expected. */
 
@@ -50,9 +50,9 @@ export function urlArg(text: string): string {
 
 export function regexArg(text: string): string {
   try {
-    compileAffinity(text);
+    checkAffinity(text);
   } catch (e) {
-    throw new InvalidArgumentError(`not a regular expression: ${(e as Error).message}.`);
+    throw new InvalidArgumentError(`not a usable affinity regular expression: ${(e as Error).message}.`);
   }
   return text;
 }

@@ -1,6 +1,6 @@
 import { SquallError } from '../api/errors.js';
 import { assertKey, assertPoolPath } from '../api/keys.js';
-import { shardOf } from '../api/shard-hash.js';
+import { checkAffinity, shardOf } from '../api/shard-hash.js';
 import type { BatchResult, Durability, HistoryEntry, KeyEntry, PoolSpec, PoolType, WriteResult } from '../api/types.js';
 import { fail } from '../assert.js';
 import type { Logger } from '../log.js';
@@ -235,6 +235,13 @@ export class Store {
     const subgroup = spec.subgroup ?? 0;
     if (this.pools.shardsOf(spec.type, subgroup) === undefined) {
       throw new SquallError('bad_parameter', `no ${spec.type} subgroup ${subgroup}: the layout has ${this.layout[spec.type].length}`, { subgroup });
+    }
+    if (spec.affinity) {
+      try {
+        checkAffinity(spec.affinity);
+      } catch (e) {
+        throw new SquallError('bad_parameter', `affinity: ${(e as Error).message}`, { field: 'affinity' });
+      }
     }
     const s = { type: spec.type, subgroup, ...(spec.affinity ? { affinity: spec.affinity } : {}), ...(spec.retain ? { retain: spec.retain } : {}) };
     if (!this.metadata.serving) {

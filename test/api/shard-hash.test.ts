@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { affinityOf, compileAffinity, fnv1a32, shardOf } from '../../src/api/index.js';
+import { affinityOf, checkAffinity, compileAffinity, fnv1a32, shardOf } from '../../src/api/index.js';
 
 /** The definition of the hash, over bytes TextEncoder gives: the inline encoding must agree with it. */
 function fnv1a32Reference(text: string): number {
@@ -41,4 +41,11 @@ t.test('shardOf: the affinity match (or its first group) decides the shard', asy
   t.equal(shardOf('/cams/c7/frame1', 8, cams), fnv1a32('c7') % 8);
   t.equal(shardOf('/other/k', 8, cams), fnv1a32('/other/k') % 8, 'no match: the whole key');
   t.equal(shardOf('/p/k', 1, null), 0);
+});
+
+t.test('checkAffinity refuses bad patterns and nested quantifiers, accepts the usual ones', async (t) => {
+  for (const ok of ['^/cams/([^/]+)/', '^/p/', '^(/[a-z]+)', '[0-9]{4}-[0-9]{2}']) t.doesNotThrow(() => checkAffinity(ok), ok);
+  t.throws(() => checkAffinity('^/rx/(a+)+$'), /nests quantifiers/);
+  t.throws(() => checkAffinity('(x*)*y'), /nests quantifiers/);
+  t.throws(() => checkAffinity('(unclosed'), SyntaxError);
 });

@@ -28,7 +28,8 @@ t.test('argument parsers accept what the API does and name what they expected ot
   t.throws(() => urlArg('http://x/v1'), { message: /no path/ });
   t.throws(() => urlArg('nonsense'), { message: /not a URL/ });
   t.equal(regexArg('^/cams/([^/]+)/'), '^/cams/([^/]+)/');
-  t.throws(() => regexArg('(['), { message: /not a regular expression/ });
+  t.throws(() => regexArg('(['), { message: /not a usable affinity regular expression/ });
+  t.throws(() => regexArg('^/rx/(a+)+$'), { message: /nests quantifiers/ });
 });
 
 t.test('human formats: times with µs, tables, values', async (t) => {

@@ -315,6 +315,15 @@ t.test('a request id reused for another key or kind of write is refused, not ans
   });
 });
 
+t.test('a pool whose affinity nests quantifiers is refused (a crafted key could stall the member)', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await rejectsWith(t, store.createPool('/rx', { type: 'persistent', affinity: '^/rx/(a+)+$' }), 'bad_parameter', { field: 'affinity' });
+    t.equal(store.pools.get('/rx'), undefined);
+    const { pool } = await store.createPool('/ok', { type: 'persistent', affinity: '^/ok/([^/]+)/' });
+    t.equal(pool.affinity, '^/ok/([^/]+)/');
+  });
+});
+
 t.test('a delete refuses If-None-Match (it applies to puts)', async (t) => {
   await withStore(t, async ({ store }) => {
     await store.createPool('/p', { type: 'persistent' });
