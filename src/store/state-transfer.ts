@@ -11,8 +11,9 @@ import type { Store } from './store.js';
  * shards ship raw LMDB records (log entries, index and trim records, time index, request results); the
  * pool metadata shard ships its registry. A donor first waits until its own copy is durable up to the
  * version asked for (what it delivered may still be in its overlay). An object shard moves in chunks of
- * about `chunkBytes` (the transport's stateChunkBytes), each installed durably before the next is asked
- * for; the registry is one chunk.
+ * about `chunkBytes` (the transport's stateChunkBytes), installed durably one at a time in order (the
+ * transport asks for the next chunk when one arrives, and hands it over once the previous is installed);
+ * the registry is one chunk.
  */
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });

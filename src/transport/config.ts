@@ -76,8 +76,9 @@ export const groupConfigSchema = z
     stateTransferTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
     /**
      * Shard history per state-transfer chunk (bytes of records, at least one record per chunk): a donor
-     * exports one chunk, the receiver installs it durably, then asks for the next, so neither side holds a
-     * whole shard in memory or blocks its event loop (and its heartbeats) for long.
+     * exports one chunk at a time; the receiver asks for the next when one arrives and installs them durably
+     * in order, so the donor prepares chunk n+1 while chunk n installs, and neither side holds more than two
+     * chunks of a shard in memory or blocks its event loop (and its heartbeats) for long.
      */
     stateChunkBytes: z.number().int().min(1024).max(2 ** 30).default(8 * 1024 * 1024),
     /**

@@ -140,8 +140,13 @@ interface WantedState {
   anyway: number | null;
   /** A state must reach at least this payload version (total restart: the longest copy reported). */
   readonly minVersion: number;
-  /** The transfer under way from `donor` once its first chunk is installed: the chunk to ask for next. */
+  /**
+   * The transfer under way from `donor` once its first chunk arrived: the chunk asked for next. It is asked
+   * for as soon as the previous chunk arrives, so the donor produces and sends it while that one installs.
+   */
   transfer: TransferProgress | null;
+  /** That next chunk, arrived while the previous one still installs (at most one chunk waits). */
+  prefetched: { readonly from: number; readonly msg: StateReply } | null;
   /** The joiner queue reached joinerQueueBytesMax during this wait (logged once). */
   holdFullLogged?: boolean;
 }
@@ -156,7 +161,7 @@ interface TransferProgress {
   readonly lastTimestampUs: number;
   readonly chunk: number;
   readonly cursor: Uint8Array;
-  /** Bytes of the chunks installed so far. */
+  /** Bytes of the chunks received so far. */
   readonly bytes: number;
 }
 
@@ -195,6 +200,8 @@ interface RestartInfo {
 }
 
 type Mode = 'idle' | 'joining' | 'installing' | 'active' | 'left' | 'stopped';
+
+type StateReply = Extract<ControlMessage, { t: 'state'; ok: true }>;
 
 const US_PER_MS = 1000;
 /** Views (saved, or named by logged trims) a member remembers for a total restart. */
@@ -642,17 +649,6 @@ export class GroupCore {
       return;
     }
     if (job.next !== null) {
-      want.transfer = {
-        donor: job.donor,
-        kind: job.kind,
-        from: job.from,
-        to: job.toVersion,
-        lastPayload: job.lastPayload,
-        lastTimestampUs: job.lastTimestampUs,
-        chunk: job.chunk + 1,
-        cursor: job.next,
-        bytes: job.bytes,
-      };
       const mc = a.shards.get(job.shard);
       if (job.chunk % STATE_PROGRESS_CHUNKS === STATE_PROGRESS_CHUNKS - 1) {
         this.#log.info(
@@ -667,7 +663,11 @@ export class GroupCore {
           'joiner queue full: this shard pauses new deliveries until the state transfer completes',
         );
       }
-      this.#askNextChunk(a, job.shard, want);
+      // the next chunk was asked for when this one arrived: install it if it is here, else wait for it
+      const waiting = want.prefetched;
+      want.prefetched = null;
+      if (waiting) this.#installChunk(a, job.shard, want, waiting.from, waiting.msg);
+      else want.sentUs = this.#nowUs;
       return;
     }
     a.wanted.delete(job.shard);
@@ -1075,6 +1075,7 @@ export class GroupCore {
           anyway: null,
           minVersion,
           transfer: null,
+          prefetched: null,
         });
       }
     }
@@ -1165,6 +1166,7 @@ export class GroupCore {
   #askNextDonor(a: ActiveView, k: number, want: WantedState, first = false): void {
     const name = a.view.shards[k]!.name;
     want.transfer = null;
+    want.prefetched = null;
     if (want.donors.length === 0 && this.#emptied.has(name)) {
       // Never serve a copy that a partly installed state emptied: keep waiting for a holder to appear.
       if (this.#nowUs - want.sentUs >= this.#config.joinRetryMs * US_PER_MS) {
@@ -1322,7 +1324,13 @@ export class GroupCore {
   #onStateReply(from: number, msg: Extract<ControlMessage, { t: 'state' }>): void {
     const a = this.#active;
     const want = a?.wanted.get(msg.shard);
-    if (!a || !want || want.req !== msg.req || want.installing) return;
+    if (!a || !want || want.req !== msg.req) return;
+    if (want.installing) {
+      // the chunk asked for while the previous one installs: it waits for that install (one at most)
+      const t = want.transfer;
+      if (msg.ok && t !== null && from === t.donor && msg.chunk === t.chunk && want.prefetched === null) want.prefetched = { from, msg };
+      return;
+    }
     if (!msg.ok) {
       this.#log.warn({ shard: msg.shard, donor: from, reason: msg.reason, redirect: msg.redirect }, 'donor refused state transfer');
       // Only a refusal from a member that is itself waiting (it says whom for) tells anything about where
@@ -1347,12 +1355,21 @@ export class GroupCore {
       this.#log.warn({ shard: msg.shard, donor: from, lastPayload: msg.lastPayload, minVersion: want.minVersion }, 'donor state shorter than required');
       return this.#askNextDonor(a, msg.shard, want);
     }
+    this.#installChunk(a, msg.shard, want, from, msg);
+  }
+
+  /**
+   * Hands a chunk to the store and, when more follow, asks the donor for the next one right away: the
+   * donor produces and sends it while this one installs (installs themselves stay one at a time, in order).
+   */
+  #installChunk(a: ActiveView, k: number, want: WantedState, donor: number, msg: StateReply): void {
+    const bytes = (want.transfer?.bytes ?? 0) + msg.bytes.length;
     want.installing = true;
     const token = this.#nextToken++;
     this.#installJobs.set(token, {
-      shard: msg.shard,
+      shard: k,
       req: msg.req,
-      donor: from,
+      donor,
       kind: msg.kind,
       from: msg.from,
       toVersion: msg.to,
@@ -1360,9 +1377,23 @@ export class GroupCore {
       lastTimestampUs: msg.lastTimestampUs,
       chunk: msg.chunk,
       next: msg.next,
-      bytes: (t?.bytes ?? 0) + msg.bytes.length,
+      bytes,
     });
-    this.#out.installState(token, a.view.shards[msg.shard]!.name, msg.shard, {
+    want.transfer =
+      msg.next === null
+        ? null
+        : {
+            donor,
+            kind: msg.kind,
+            from: msg.from,
+            to: msg.to,
+            lastPayload: msg.lastPayload,
+            lastTimestampUs: msg.lastTimestampUs,
+            chunk: msg.chunk + 1,
+            cursor: msg.next,
+            bytes,
+          };
+    this.#out.installState(token, a.view.shards[k]!.name, k, {
       kind: msg.kind,
       bytes: msg.bytes,
       fromVersion: msg.from,
@@ -1370,6 +1401,7 @@ export class GroupCore {
       first: msg.chunk === 0,
       last: msg.next === null,
     });
+    if (want.transfer !== null) this.#askNextChunk(a, k, want);
   }
 
   // =============================================================== membership predicates

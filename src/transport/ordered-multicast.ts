@@ -231,6 +231,11 @@ export class ShardMulticast {
 
   #held: Delivered[] | null;
   #heldBytes = 0;
+  /**
+   * The version an installed state transfer reached (releaseHeld): messages at or below it that become
+   * deliverable here only afterwards are in that state already and are not delivered again.
+   */
+  #installedUpTo = VERSION_NONE;
   readonly #heldBase: ShardCarry['heldBase'];
 
   constructor(p: MulticastParams) {
@@ -544,7 +549,7 @@ export class ShardMulticast {
     let s = this.#deliveredEnd;
     let r = s % S;
     let i = (s - r) / S;
-    const out: Delivered[] = [];
+    let out: Delivered[] = [];
     let ts = this.#lastTimestampUs;
     let lastPayloadSeq = -1;
     while (s < end) {
@@ -585,15 +590,18 @@ export class ShardMulticast {
     this.#deliveredEnd = end;
     const ownBelowEnd = end > this.myRank ? Math.floor((end - this.myRank - 1) / S) + 1 : 0;
     this.#ownDelivered = limit === null ? ownBelowEnd : Math.min(ownBelowEnd, limit[this.myRank]!);
-    this.#deliveredVersion = this.#versionBase + end - 1;
+    this.#deliveredVersion = Math.max(this.#deliveredVersion, this.#versionBase + end - 1);
     const mine = this.rows[this.myRank]!;
     mine[ShardRow.delivered] = end;
     this.#rowDirty = true;
     this.#frontiersDirty = true;
     if (out.length === 0) return;
     this.#trace?.delivered(this.shardIndex, this.view, out, limit === null ? 'stable' : 'trim');
-    this.#lastTimestampUs = ts;
-    this.#lastPayloadVersion = this.#versionBase + lastPayloadSeq;
+    this.#lastTimestampUs = Math.max(this.#lastTimestampUs, ts);
+    this.#lastPayloadVersion = Math.max(this.#lastPayloadVersion, this.#versionBase + lastPayloadSeq);
+    // delivered in the protocol's sense, but an installed state transfer already holds them
+    if (out[0]!.version <= this.#installedUpTo) out = out.filter((d) => d.version > this.#installedUpTo);
+    if (out.length === 0) return;
     // Own payloads delivered: remember them until persisted everywhere (stability frontier).
     for (const d of out) {
       if (d.sender === this.members[this.myRank]) this.#ownUnpersisted.push({ version: d.version, timestampUs: d.timestampUs });
@@ -797,6 +805,7 @@ export class ShardMulticast {
       this.#lastTimestampUs = donorLastTimestampUs;
     }
     if (toVersion > this.#deliveredVersion) this.#deliveredVersion = toVersion;
+    if (toVersion > this.#installedUpTo) this.#installedUpTo = toVersion;
     if (lastPayloadVersion > this.#lastPayloadVersion) this.#lastPayloadVersion = lastPayloadVersion;
     for (const d of out) if (d.version > this.#lastPayloadVersion) this.#lastPayloadVersion = d.version;
     this.#frontiersDirty = true;

@@ -217,6 +217,7 @@ t.test('the shard keeps delivering while a rejoining member installs its state',
   await c.drive(c.sched.nowUs + 10 * S, () => c.transfers.completed > completed);
   await c.drive(c.sched.nowUs + 1 * S);
   t.same(logIds(c, 3), logIds(c, 1), 'then member 3 holds the same history, the payloads sent during its transfer included');
+  t.ok(c.transfers.producedDuringInstall > 0, `the donor produced later chunks while member 3 installed earlier ones (${c.transfers.producedDuringInstall} times)`);
   t.same(c.failures, []);
   t.same(checkRun(c), []);
 });
