@@ -880,7 +880,13 @@ export class GroupCore {
     }
     this.#quorumSinceUs ??= this.#nowUs;
     const all = newest.members.every((m) => present.has(m.id));
-    if (!all && this.#nowUs - this.#quorumSinceUs < this.#config.restartGraceMs * US_PER_MS) return;
+    // A member of the newest view whose summary names an older one wrote it before it installed the newest,
+    // and may run it (or a later view) by now: e.g. a restart view this member sent before it stopped. A
+    // live member answers the next join with 'live' (no restart then); give it that round trip first, or the
+    // restart view could take a view id that the live group uses too.
+    const lagging = infos.some((i) => i.member.id !== this.selfId && rankOf(newest, i.member.id) >= 0 && (i.summary.views[0]?.vid ?? -1) < newest.vid);
+    const waitMs = Math.max(all ? 0 : this.#config.restartGraceMs, lagging ? 2 * this.#config.joinRetryMs : 0);
+    if (this.#nowUs - this.#quorumSinceUs < waitMs * US_PER_MS) return;
 
     const byId = new Map(infos.map((i) => [i.member.id, i]));
     const order = [
