@@ -16,12 +16,13 @@ import {
 } from '../api/index.js';
 import { BATCH_CONTENT_TYPE, decodeBatchResults, encodeBatch, largestValueBytes, type BatchEncoding, type BatchOpInput, type BatchOpResult } from './batch-codec.js';
 import { Exchanger, type Reply } from './exchange.js';
+import { checkDurabilityArg, checkHeaderArg } from './header-value.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { Query, encodePath } from './paths.js';
 import { RequestIds } from './request-id.js';
 import { Router, type ShardRef } from './router.js';
 import { checkIntArg, timeArgToUs, type TimeArg } from './time-arg.js';
-import { watchChanges, type WatchChange, type WatchOptions } from './watch.js';
+import { OpenWatches, watchChanges, type WatchChange, type WatchOptions } from './watch.js';
 
 export interface CallOptions {
   /** Aborts the call (and its retries). */
@@ -29,7 +30,10 @@ export interface CallOptions {
 }
 
 export interface WriteOptions extends CallOptions {
-  /** Idempotency key (Squall-Request-Id); by default a fresh unique id per call, the same on each retry. */
+  /**
+   * Idempotency key (Squall-Request-Id); by default a fresh unique id per call, the same on each retry. Printable
+   * ASCII without leading or trailing blanks (bad_parameter otherwise, unsent).
+   */
   requestId?: string;
 }
 
@@ -40,7 +44,10 @@ export interface PutOptions extends WriteOptions {
   ifNoneMatch?: boolean;
   /** What the answer waits for; the server's default depends on the pool type. */
   durability?: Durability;
-  /** Stored and returned with the value. Default application/octet-stream, or text/plain for a string value. */
+  /**
+   * Stored and returned with the value. Default application/octet-stream, or text/plain for a string value.
+   * Printable ASCII without leading or trailing blanks (bad_parameter otherwise, unsent).
+   */
   contentType?: string;
 }
 
@@ -57,7 +64,10 @@ export interface GetOptions extends CallOptions {
   stable?: boolean;
   /** Order the read with the shard's writes. */
   consistency?: 'linearizable';
-  /** How long the server may wait for `at` to become stable before 425 not_yet_stable (server default 2000). */
+  /**
+   * How long the server may wait for `at` or `version` to become stable before 425 not_yet_stable (server
+   * default 2000). The client waits this long on top of headersTimeoutMs for the answer.
+   */
   waitMs?: number;
 }
 
@@ -91,11 +101,19 @@ export interface HistoryOptions extends CallOptions {
 
 export interface ListOptions extends CallOptions {
   prefix?: string;
+  /** The keys as of this time: one consistent cut over the pool's shards (first page only, see cursor). */
   at?: TimeArg;
+  /** The keys as of this version (first page only, see cursor). */
   version?: number;
   stable?: boolean;
+  /** How long the server may wait for `at` or `version` to become stable (as GetOptions.waitMs; first page only). */
+  waitMs?: number;
   /** Keys per page. */
   limit?: number;
+  /**
+   * The `next` of the previous page. It fixes the cut the listing started with, so it is sent without at,
+   * version, stable and waitMs: at or version next to a cursor is bad_parameter (as the server answers).
+   */
   cursor?: string;
   /** Include values (base64 in KeyEntry.value). */
   values?: boolean;
@@ -114,6 +132,15 @@ const CONTENT_TYPE_BYTES = 'application/octet-stream';
 const CONTENT_TYPE_TEXT = 'text/plain; charset=utf-8';
 /** Pages an iterator follows at most: a guard against a server that hands out cursors forever. */
 const PAGES_MAX = 1_000_000;
+/** API.md's default wait_ms of a read at a time or version: what the server may wait when the call gives none. */
+const READ_WAIT_MS_DEFAULT = 2000;
+
+/** How long a read at a time or version lets the server wait before it answers (0 for other reads). */
+function serverWaitMsOf(opts: { at?: TimeArg | undefined; version?: number | undefined; waitMs?: number | undefined } | undefined): number {
+  if (opts === undefined) return 0;
+  if (opts.waitMs !== undefined) return checkIntArg(opts.waitMs, 'waitMs');
+  return opts.at !== undefined || opts.version !== undefined ? READ_WAIT_MS_DEFAULT : 0;
+}
 
 function headerCount(headers: IncomingHttpHeaders, name: string): number | null {
   const v = headers[name];
@@ -161,6 +188,8 @@ export class SquallClient {
   private readonly http: Exchanger;
   private readonly router: Router;
   private readonly ids = new RequestIds();
+  private readonly watches = new OpenWatches();
+  private closing: Promise<void> | null = null;
 
   constructor(options: ClientOptions | string) {
     this.options = resolveClientOptions(typeof options === 'string' ? { url: options } : options);
@@ -176,6 +205,12 @@ export class SquallClient {
   /** A fresh request id, as writes send when the caller gives none. */
   newRequestId(): string {
     return this.ids.next();
+  }
+
+  /** The request id a write sends: the caller's (checked as a header value) or a fresh one. */
+  private requestIdOf(opts: WriteOptions | undefined): string {
+    const id = opts?.requestId;
+    return id === undefined ? this.ids.next() : checkHeaderArg(id, 'requestId', 'Squall-Request-Id');
   }
 
   private checkKey(key: string): void {
@@ -205,14 +240,15 @@ export class SquallClient {
     if (text ? value.length * 3 > this.options.bodySizeBytesMax : true) {
       this.checkBodySize(text ? Buffer.byteLength(value, 'utf8') : value.byteLength, 'value');
     }
+    const contentType = opts?.contentType;
     const headers: Record<string, string> = {
-      'content-type': opts?.contentType ?? (text ? CONTENT_TYPE_TEXT : CONTENT_TYPE_BYTES),
-      'squall-request-id': opts?.requestId ?? this.ids.next(),
+      'content-type': contentType === undefined ? (text ? CONTENT_TYPE_TEXT : CONTENT_TYPE_BYTES) : checkHeaderArg(contentType, 'contentType', 'Content-Type'),
+      'squall-request-id': this.requestIdOf(opts),
     };
     if (opts !== undefined) {
       if (opts.ifMatch !== undefined) headers['if-match'] = String(checkIntArg(opts.ifMatch, 'ifMatch'));
       if (opts.ifNoneMatch) headers['if-none-match'] = '*';
-      if (opts.durability !== undefined) headers['squall-durability'] = opts.durability;
+      if (opts.durability !== undefined) headers['squall-durability'] = checkDurabilityArg(opts.durability);
     }
     const reply = await this.http.exchange({
       method: 'PUT',
@@ -242,9 +278,14 @@ export class SquallClient {
     return path + q.toString();
   }
 
-  /** The value of a key (current, stable, at a version or at a time). 404 not_found / deleted, 410, 425 throw. */
+  /**
+   * The value of a key (current, stable, at a version or at a time). 404 not_found / deleted, 410, 425 throw.
+   * A read at a time or version waits for its answer up to headersTimeoutMs plus the wait it allows the server
+   * (waitMs, or the server's default of 2000), so a cut not yet stable is 425 not_yet_stable, not a timeout.
+   */
   async get(key: string, opts?: GetOptions): Promise<ObjectValue> {
-    const reply = await this.http.exchange({ method: 'GET', path: this.readPath(key, opts), key, read: 'bytes', signal: opts?.signal });
+    const path = this.readPath(key, opts);
+    const reply = await this.http.exchange({ method: 'GET', path, key, read: 'bytes', signal: opts?.signal, serverWaitMs: serverWaitMsOf(opts) });
     const meta = metaOf(key, reply.headers) as ObjectValue;
     meta.value = reply.data as Buffer;
     return meta;
@@ -252,7 +293,8 @@ export class SquallClient {
 
   /** Like get, without the value. */
   async head(key: string, opts?: GetOptions): Promise<ObjectHead> {
-    const reply = await this.http.exchange({ method: 'HEAD', path: this.readPath(key, opts), key, read: 'none', signal: opts?.signal });
+    const path = this.readPath(key, opts);
+    const reply = await this.http.exchange({ method: 'HEAD', path, key, read: 'none', signal: opts?.signal, serverWaitMs: serverWaitMsOf(opts) });
     const meta = metaOf(key, reply.headers) as ObjectHead;
     meta.sizeBytes = headerCount(reply.headers, 'content-length') ?? 0;
     return meta;
@@ -261,7 +303,7 @@ export class SquallClient {
   /** Deletes a key (a tombstone version); 404 not_found when it has no current value. */
   async delete(key: string, opts?: DeleteOptions): Promise<WriteResult> {
     this.checkKey(key);
-    const headers: Record<string, string> = { 'squall-request-id': opts?.requestId ?? this.ids.next() };
+    const headers: Record<string, string> = { 'squall-request-id': this.requestIdOf(opts) };
     if (opts?.ifMatch !== undefined) headers['if-match'] = String(checkIntArg(opts.ifMatch, 'ifMatch'));
     const reply = await this.http.exchange({
       method: 'DELETE',
@@ -295,18 +337,29 @@ export class SquallClient {
     return this.pages((cursor) => this.history(key, { ...opts, cursor }), (page) => page.versions);
   }
 
-  /** One page of the keys of a pool (current, at a version, or at a time), with the next cursor. */
+  /**
+   * One page of the keys of a pool (current, at a version, or at a time), with the next cursor. A later page
+   * is asked for with the cursor alone (and prefix, limit, values): the cursor holds the cut of the first.
+   */
   async list(pool: string, opts?: ListOptions): Promise<KeysPage> {
     this.checkPool(pool);
     const q = new Query();
+    let serverWaitMs = 0;
     if (opts !== undefined) {
       if (opts.version !== undefined && opts.at !== undefined) {
         throw new SquallError('bad_parameter', 'give version or at, not both', { parameter: 'version' });
       }
+      if (opts.cursor !== undefined && (opts.at !== undefined || opts.version !== undefined)) {
+        throw new SquallError('bad_parameter', 'a cursor already fixes the cut: pass it without at or version', { parameter: 'cursor' });
+      }
       q.add('prefix', opts.prefix);
-      if (opts.at !== undefined) q.add('at', timeArgToUs(opts.at));
-      if (opts.version !== undefined) q.add('version', checkIntArg(opts.version, 'version'));
-      q.add('stable', opts.stable);
+      if (opts.cursor === undefined) {
+        if (opts.at !== undefined) q.add('at', timeArgToUs(opts.at));
+        if (opts.version !== undefined) q.add('version', checkIntArg(opts.version, 'version'));
+        q.add('stable', opts.stable);
+        serverWaitMs = serverWaitMsOf(opts);
+        if (opts.waitMs !== undefined) q.add('wait_ms', serverWaitMs);
+      }
       if (opts.limit !== undefined) q.add('limit', checkIntArg(opts.limit, 'limit'));
       q.add('cursor', opts.cursor);
       if (opts.values) q.add('values', true);
@@ -316,13 +369,18 @@ export class SquallClient {
       path: '/v1/pools' + encodePath(pool) + '/keys' + q.toString(),
       read: 'json',
       signal: opts?.signal,
+      serverWaitMs,
     });
     return reply.data as KeysPage;
   }
 
-  /** Every key of a pool that list would give, following pages. */
+  /**
+   * Every key of a pool that list would give, following pages: one cut (the first page's, at `at` or
+   * `version` when given), however many pages it takes; later pages send the cursor without at or version.
+   */
   listAll(pool: string, opts?: Omit<ListOptions, 'cursor'>): AsyncGenerator<KeyEntry, void, undefined> {
-    return this.pages((cursor) => this.list(pool, { ...opts, cursor }), (page) => page.keys);
+    const { at: _at, version: _version, stable: _stable, waitMs: _waitMs, ...later } = opts ?? {};
+    return this.pages((cursor) => this.list(pool, cursor === undefined ? opts : { ...later, cursor }), (page) => page.keys);
   }
 
   private async *pages<P extends { next: string | null }, E>(
@@ -356,7 +414,9 @@ export class SquallClient {
       throw new SquallError('bad_parameter', `batch encoding must be msgpack or json, got '${String(encoding)}'`, { parameter: 'encoding' });
     }
     this.checkBodySize(largestValueBytes(ops), 'a batch value');
-    const id = opts?.requestId ?? this.ids.next();
+    const id = this.requestIdOf(opts);
+    // Checked here too: a part that throws becomes its ops' results, so each part's own check would not throw.
+    if (opts?.durability !== undefined) checkDurabilityArg(opts.durability);
     const parts = await this.batchParts(ops);
     if (parts.length <= 1) {
       const body = encodeBatch(ops, encoding);
@@ -397,7 +457,7 @@ export class SquallClient {
   ): Promise<BatchOpResult[]> {
     const type = BATCH_CONTENT_TYPE[encoding];
     const headers: Record<string, string> = { 'content-type': type, accept: type, 'squall-request-id': requestId };
-    if (opts?.durability !== undefined) headers['squall-durability'] = opts.durability;
+    if (opts?.durability !== undefined) headers['squall-durability'] = checkDurabilityArg(opts.durability);
     const reply: Reply = await this.http.exchange({
       method: 'POST',
       path: '/v1/batch',
@@ -443,15 +503,15 @@ export class SquallClient {
 
   /**
    * Changes under a key prefix as they happen (SSE), resuming with Last-Event-ID after a dropped connection.
-   * End it with `break` or opts.signal. A bad prefix or fromVersion throws bad_parameter at once; the
-   * connection opens on the first `next()`.
+   * End it with `break` or opts.signal; close() ends it too (a pending next() resolves done, as with the
+   * signal). A bad prefix or fromVersion throws bad_parameter at once; the connection opens on the first `next()`.
    */
   watch(prefix: string, opts: WatchOptions = {}): AsyncGenerator<WatchChange, void, undefined> {
     if (typeof prefix !== 'string' || !prefix.startsWith('/')) {
       throw new SquallError('bad_parameter', `watch prefix must start with '/', got '${String(prefix)}'`, { parameter: 'prefix' });
     }
     if (opts.fromVersion !== undefined) checkIntArg(opts.fromVersion, 'fromVersion');
-    return watchChanges(this.options, this.router, prefix, opts);
+    return watchChanges(this.options, this.router, this.watches, prefix, opts);
   }
 
   // ---- pools ----
@@ -462,7 +522,7 @@ export class SquallClient {
     const reply = await this.http.exchange({
       method: 'PUT',
       path: '/v1/pools' + encodePath(path),
-      headers: { 'content-type': 'application/json', 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      headers: { 'content-type': 'application/json', 'squall-request-id': this.requestIdOf(opts) },
       body: JSON.stringify(spec),
       read: 'json',
       signal: opts?.signal,
@@ -488,7 +548,7 @@ export class SquallClient {
     await this.http.exchange({
       method: 'DELETE',
       path: '/v1/pools' + encodePath(path),
-      headers: { 'squall-request-id': opts?.requestId ?? this.ids.next() },
+      headers: { 'squall-request-id': this.requestIdOf(opts) },
       read: 'none',
       signal: opts?.signal,
     });
@@ -516,8 +576,15 @@ export class SquallClient {
     return reply.status < 300;
   }
 
-  /** Closes the connection pools after the requests in flight finish. */
+  /**
+   * Ends every open watch at once: a pending next() resolves done (`{ done: true }`, as when the watch's
+   * signal aborts, not an error) and so does any later one, and each watch's own connection is destroyed.
+   * Then closes the connection pools after the requests in flight finish. Once it resolves the client holds no
+   * socket or timer that keeps the process alive. A watch started after close() ends at once. Calling it
+   * again returns the same promise.
+   */
   close(): Promise<void> {
-    return this.http.close();
+    this.closing ??= this.watches.close().then(() => this.http.close());
+    return this.closing;
   }
 }

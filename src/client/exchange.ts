@@ -23,6 +23,12 @@ export interface Call extends RouteSpec {
   passStatus?: number;
   /** To the first seed, whatever the layout (health probes ask the node the client was given). */
   toSeed?: boolean;
+  /**
+   * How long the server may hold the answer on purpose (a read's wait_ms for `at` or `version` to become
+   * stable): the wait for the response's headers is headersTimeoutMs plus this, so a read that asks the server
+   * to wait gets the server's answer (200, or 425 not_yet_stable) rather than a timeout of its own. Default 0.
+   */
+  serverWaitMs?: number;
 }
 
 export interface Reply {
@@ -34,7 +40,8 @@ export interface Reply {
 
 /**
  * Errors of the connection rather than of the request: the request may or may not have reached the node, so
- * it is retried (writes carry a Squall-Request-Id, so a retry is applied once).
+ * it is retried (writes carry a Squall-Request-Id, so a retry is applied once). The timeouts among them are
+ * also in SLOW_ANSWER_CODES.
  */
 const CONNECTION_ERROR_CODES = new Set([
   'ECONNREFUSED',
@@ -56,9 +63,23 @@ function errorCodeOf(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/**
+ * A node that took the request on an open connection and did not answer (or finish answering) in time: it is
+ * slow, which is not proof that it is down. The request is retried like after a connection error (a write with
+ * the same request id, since it may have been applied), preferably on another member, but the node is not
+ * made suspect: one slow request must not steer every other request away from it.
+ */
+const SLOW_ANSWER_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
 export function isConnectionError(e: unknown): boolean {
   const code = errorCodeOf(e);
   return code !== undefined && CONNECTION_ERROR_CODES.has(code);
+}
+
+/** A connection error that says the node was slow (a timeout on an open connection), not that it is unreachable. */
+export function isSlowAnswer(e: unknown): boolean {
+  const code = errorCodeOf(e);
+  return code !== undefined && SLOW_ANSWER_CODES.has(code);
 }
 
 export function isAbort(e: unknown): boolean {
@@ -157,6 +178,8 @@ export class Exchanger {
           headers: call.headers,
           body: call.body,
           signal: call.signal,
+          // null: the pool's own headersTimeoutMs.
+          headersTimeout: call.serverWaitMs ? o.headersTimeoutMs + call.serverWaitMs : null,
         });
         const status = res.statusCode;
         if (status < 300 || status === call.passStatus) {
@@ -179,7 +202,8 @@ export class Exchanger {
           if (/^E[A-Z]+$/.test(errorCodeOf(e) ?? '')) throw networkError(e, target.origin, attempt, performance.now() - startMs);
           throw e;
         }
-        router.suspect(target);
+        // The next attempt avoids this node either way; only one that could not be reached is suspect.
+        if (!isSlowAnswer(e)) router.suspect(target);
         waitMs = Math.min(o.retryDelayMs * 2 ** (attempt - 1), o.retryDelayMsMax);
         failure = networkError(e, target.origin, attempt, performance.now() - startMs);
         if (attempt >= attemptsMax || performance.now() - startMs + waitMs > o.retryTimeoutMs) throw failure;
@@ -227,7 +251,7 @@ export function networkError(cause: unknown, origin: string, attempts: number, e
   const what = cause instanceof Error ? cause.message : String(cause);
   const err = new SquallError(
     'unavailable',
-    `cannot reach Squall at ${origin}: ${code}${what && what !== code ? ` (${what})` : ''}; ${attempts} attempt${attempts === 1 ? '' : 's'} in ${Math.round(elapsedMs)} ms`,
+    `${isSlowAnswer(cause) ? 'no answer in time from' : 'cannot reach'} Squall at ${origin}: ${code}${what && what !== code ? ` (${what})` : ''}; ${attempts} attempt${attempts === 1 ? '' : 's'} in ${Math.round(elapsedMs)} ms`,
     { url: origin, cause_code: code, attempts },
   );
   err.cause = cause;

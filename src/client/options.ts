@@ -22,7 +22,10 @@ export interface RetryInfo {
  * validated once when the client is built.
  */
 export interface ClientOptions {
-  /** Base URL of a Squall node, e.g. http://127.0.0.1:8080 (no path). Give url, urls, or both (url comes first). */
+  /**
+   * Base URL of a Squall node, e.g. http://127.0.0.1:8080: scheme, host and port only (a path, query, fragment or
+   * user:password@ is refused). Give url, urls, or both (url comes first).
+   */
   url?: string;
   /**
    * Seed URLs of members of one cluster: the client reads the layout from the first that answers, and sends
@@ -61,13 +64,17 @@ export interface ClientOptions {
   onRetry?: ((info: RetryInfo) => void) | null;
   /** Largest request body (a put's value, an encoded batch) sent; larger fails with too_large unsent. Default 64 MiB. */
   bodySizeBytesMax?: number;
-  /** Time to wait for a response's headers. Default 30000 (temporal reads wait up to wait_ms on the server). */
+  /**
+   * Time to wait for a response's headers, on top of the wait a read at a time or version allows the server
+   * (its waitMs, else the server's default 2000). A timeout is retried like a connection error (a write with the
+   * same request id), on another member when there is one, but does not make the member suspect. Default 30000.
+   */
   headersTimeoutMs?: number;
   /** Longest silence while reading a response body (not applied to watch streams). Default 30000. */
   bodyTimeoutMs?: number;
   /** Time to open a TCP connection. Default 5000. */
   connectTimeoutMs?: number;
-  /** Check keys and pool paths locally (same rules and error as the server) before sending. Default true. */
+  /** Check keys and pool paths locally (same rules and error as the server) before sending: true or false. Default true. */
   validateKeys?: boolean;
   /** Consecutive failed (re)connections of one watch before it gives up; progress resets the count. Default 10. */
   watchReconnectsMax?: number;
@@ -113,24 +120,53 @@ function checkInt(name: string, value: number, min: number): void {
   }
 }
 
+function checkBoolean(name: string, value: unknown): void {
+  if (typeof value !== 'boolean') {
+    throw new SquallError('bad_parameter', `client option ${name} must be true or false, got ${JSON.stringify(value) ?? String(value)}`, { option: name });
+  }
+}
+
+/** Every option the client knows; any other name is refused (a misspelt option must not be ignored). */
+const OPTION_NAMES: ReadonlySet<string> = new Set(['url', 'urls', ...Object.keys(CLIENT_DEFAULTS)]);
+
+function checkOptionNames(options: object): void {
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined && !OPTION_NAMES.has(name)) {
+      throw new SquallError('bad_parameter', `unknown client option '${name}'`, { option: name });
+    }
+  }
+}
+
+/**
+ * The origin of a seed URL. Only scheme, host and port are used, so a URL with anything else (a path, a query,
+ * a fragment, or credentials, which the client would drop unsent) is refused rather than silently cut down.
+ */
 function originOf(text: unknown, option: string): string {
+  const shown = String(text);
   let url: URL;
   try {
-    url = new URL(String(text));
+    url = new URL(shown);
   } catch {
-    throw new SquallError('bad_parameter', `client option ${option} is not a URL: '${String(text)}'`, { option });
+    throw new SquallError('bad_parameter', `client option ${option} is not a URL: '${shown}'`, { option });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new SquallError('bad_parameter', `client option ${option} must be http(s), got '${String(text)}'`, { option });
+    throw new SquallError('bad_parameter', `client option ${option} must be http(s), got '${shown}'`, { option });
   }
-  if (url.pathname !== '/' || url.search !== '') {
-    throw new SquallError('bad_parameter', `client option ${option} must have no path or query, got '${String(text)}'`, { option });
+  if (url.username !== '' || url.password !== '' || /^[a-z]+:\/\/[^/]*@/i.test(shown)) {
+    // Not echoed: the text holds a secret.
+    throw new SquallError('bad_parameter', `client option ${option} must not carry credentials (user:password@); the client does not send them`, { option });
+  }
+  // An empty `?` or `#` leaves search and hash empty: look at the text too.
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || shown.includes('?') || shown.includes('#')) {
+    throw new SquallError('bad_parameter', `client option ${option} must have no path, query or fragment, got '${shown}'`, { option });
   }
   return url.origin;
 }
 
-/** Fills defaults and checks every field; throws bad_parameter naming the bad option. */
+/** Fills defaults and checks every field; throws bad_parameter naming the bad option (or the unknown one). */
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) throw new SquallError('bad_parameter', 'client options must be an object or a URL', { option: 'url' });
+  checkOptionNames(options);
   const { url: _url, urls: _urls, ...rest } = stripUndefined(options);
   const o: Required<Omit<ClientOptions, 'url' | 'urls'>> = { ...CLIENT_DEFAULTS, ...rest };
   if (options.urls !== undefined && !Array.isArray(options.urls)) {
@@ -143,7 +179,8 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     if (!seeds.includes(origin)) seeds.push(origin);
   }
   if (seeds.length === 0) throw new SquallError('bad_parameter', 'give the client a url or urls (seed nodes)', { option: 'url' });
-  if (typeof o.routing !== 'boolean') throw new SquallError('bad_parameter', `client option routing must be true or false, got ${String(o.routing)}`, { option: 'routing' });
+  checkBoolean('routing', o.routing);
+  checkBoolean('validateKeys', o.validateKeys);
   if (o.onRetry !== null && typeof o.onRetry !== 'function') throw new SquallError('bad_parameter', 'client option onRetry must be a function', { option: 'onRetry' });
   checkInt('connections', o.connections, 1);
   checkInt('pipelining', o.pipelining, 1);

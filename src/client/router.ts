@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { Pool } from 'undici';
 import { candidatePools, compileAffinity, shardOf, type PoolInfo } from '../api/index.js';
-import { isConnectionError } from './exchange.js';
+import { isConnectionError, isSlowAnswer } from './exchange.js';
 import { groupOf, readLayout, type ClusterLayout } from './layout.js';
 import type { ResolvedClientOptions } from './options.js';
 import { encodePath } from './paths.js';
@@ -492,7 +492,7 @@ export class Router {
       } catch (err) {
         // A node that cannot be reached is suspect; a body that does not parse or a node that is too slow:
         // the next one may do better, within the deadline the loop checks.
-        if (isConnectionError(err)) this.suspect(e);
+        if (isConnectionError(err) && !isSlowAnswer(err)) this.suspect(e);
       }
     }
     return null;

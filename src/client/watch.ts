@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Client } from 'undici';
 import { SquallError, type WatchEvent } from '../api/index.js';
-import { errorFromAnswer, isAbort, isConnectionError } from './exchange.js';
+import { errorFromAnswer, isAbort, isConnectionError, isSlowAnswer } from './exchange.js';
 import type { ResolvedClientOptions } from './options.js';
 import { Query } from './paths.js';
 import type { Endpoint, Router } from './router.js';
@@ -12,7 +12,7 @@ export interface WatchOptions {
   fromVersion?: number;
   /** Resume after this event id (an `id` of an earlier WatchChange), as the SSE Last-Event-ID. */
   lastEventId?: string;
-  /** Ends the watch: the iterator finishes without an error. */
+  /** Ends the watch: the iterator finishes without an error (as the client's close() does). */
   signal?: AbortSignal;
 }
 
@@ -44,6 +44,50 @@ function toChange(m: EventSourceMessage): WatchChange {
   return event;
 }
 
+/** A running watch, as its client's OpenWatches holds it: how to stop it, and its connection. */
+interface OpenWatch {
+  readonly stop: AbortController;
+  /** Its own connection (null until the first connect). */
+  client: Client | null;
+}
+
+/**
+ * The watches of one client that have started and not ended, so that closing the client ends them: each
+ * watch has a connection of its own, outside the request pools, that nothing else would close.
+ */
+export class OpenWatches {
+  private readonly running = new Set<OpenWatch>();
+  private closed = false;
+
+  /** Watches running now. */
+  get size(): number {
+    return this.running.size;
+  }
+
+  /** Registers a watch that starts; false once the client is closed (the watch must end at once). */
+  add(w: OpenWatch): boolean {
+    if (this.closed) return false;
+    this.running.add(w);
+    return true;
+  }
+
+  delete(w: OpenWatch): void {
+    this.running.delete(w);
+  }
+
+  /**
+   * Ends every running watch: its stop signal aborts (a pending next() resolves done, a later one too) and its
+   * connection is destroyed now; resolves once every connection is closed. Watches started later end at once.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    const watches = [...this.running];
+    this.running.clear();
+    for (const w of watches) w.stop.abort();
+    await Promise.all(watches.map((w) => w.client?.destroy().catch(() => undefined)));
+  }
+}
+
 function watchErrorOf(data: string): SquallError {
   let body: unknown;
   try {
@@ -60,15 +104,18 @@ function watchErrorOf(data: string): SquallError {
  * after watchReconnectsMax failures in a row with no event in between it throws `unavailable`. Each watch has
  * its own connection so a long stream never holds a connection of the request pool. A watch is not key-bound:
  * it goes to any live member (the router's choice), and a reconnection after a failure to another one.
+ * The watch is one of `watches` while it runs, so that closing the client ends it (OpenWatches.close).
  */
 export async function* watchChanges(
   options: ResolvedClientOptions,
   router: Router,
+  watches: OpenWatches,
   prefix: string,
   opts: WatchOptions,
 ): AsyncGenerator<WatchChange, void, undefined> {
-  const signal = opts.signal;
-  let client: Client | null = null;
+  const self: OpenWatch = { stop: new AbortController(), client: null };
+  if (!watches.add(self)) return; // the client is closed
+  const signal = opts.signal === undefined ? self.stop.signal : AbortSignal.any([opts.signal, self.stop.signal]);
   let target: Endpoint | null = null;
   let failed: Endpoint | null = null;
   const connectTo = async (): Promise<Client> => {
@@ -77,16 +124,18 @@ export async function* watchChanges(
       await router.warm({});
       next = router.pick({}, failed) ?? router.fallback(failed);
     }
-    if (client === null || next !== target) {
-      await client?.destroy();
-      client = new Client(next.origin, {
+    if (self.client === null || next !== target) {
+      await self.client?.destroy();
+      // Closed while waiting: open no connection that close() has already passed by.
+      signal.throwIfAborted();
+      self.client = new Client(next.origin, {
         headersTimeout: options.headersTimeoutMs,
         connectTimeout: options.connectTimeoutMs,
         bodyTimeout: 0, // a watch may be quiet for hours
       });
       target = next;
     }
-    return client;
+    return self.client;
   };
   const pending: EventSourceMessage[] = [];
   let serverRetryMs: number | undefined;
@@ -102,7 +151,7 @@ export async function* watchChanges(
   let failures = 0;
   try {
     for (;;) {
-      if (signal?.aborted) return;
+      if (signal.aborted) return;
       let lastProblem = 'the stream ended';
       let retryAfterMs: number | undefined;
       try {
@@ -123,7 +172,7 @@ export async function* watchChanges(
           stream: for await (const chunk of res.body) {
             parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
             for (let i = 0; i < pending.length; i++) {
-              if (signal?.aborted) return;
+              if (signal.aborted) return;
               const m = pending[i]!;
               if (m.event === 'error') {
                 // The node ends the stream with an error event: a 503 kind (a watcher that fell behind, a node
@@ -142,10 +191,10 @@ export async function* watchChanges(
           }
         }
       } catch (e) {
-        if (signal?.aborted || isAbort(e)) return;
+        if (signal.aborted || isAbort(e)) return;
         if (!isConnectionError(e)) throw e;
         lastProblem = (e as Error).message || String(e);
-        if (target !== null) router.suspect(target);
+        if (target !== null && !isSlowAnswer(e)) router.suspect(target);
       }
       failed = target;
       failures++;
@@ -161,13 +210,14 @@ export async function* watchChanges(
         options.retryTimeoutMs,
       );
       try {
-        await sleep(delayMs, undefined, signal ? { signal } : undefined);
+        await sleep(delayMs, undefined, { signal });
       } catch (e) {
         if (isAbort(e)) return;
         throw e;
       }
     }
   } finally {
-    await (client as Client | null)?.destroy();
+    watches.delete(self);
+    await self.client?.destroy();
   }
 }

@@ -95,6 +95,33 @@ t.test('bad time and version arguments fail before anything is sent', async (t) 
   t.equal(fake.requests.length, before, 'no request left the client');
 });
 
+t.test('header values from the caller are checked before sending: a bad one is a SquallError bad_parameter', async (t) => {
+  const { client, fake } = await withPool(t);
+  const before = fake.requests.length;
+  const refused = async (p: Promise<unknown>, parameter: string, what: string): Promise<void> => {
+    const err = await p.then(() => null, (e: unknown) => e);
+    t.ok(err instanceof SquallError, `${what}: a SquallError`);
+    t.match(err, { code: 'bad_parameter', status: 400, details: { parameter } }, what);
+  };
+  for (const contentType of ['a\nb', 'a\r\nX-Injected: 1', 'text/plain\u0000', 'tëxt/plain', '日本', ' text/plain', 'text/plain ', '']) {
+    await refused(client.put('/p/k', 'x', { contentType }), 'contentType', `contentType ${JSON.stringify(contentType)}`);
+  }
+  await refused(client.put('/p/k', 'x', { contentType: 5 as unknown as string }), 'contentType', 'a contentType that is not a string');
+  for (const requestId of ['id\n2', '', ' id']) {
+    await refused(client.put('/p/k', 'x', { requestId }), 'requestId', `put requestId ${JSON.stringify(requestId)}`);
+    await refused(client.delete('/p/k', { requestId }), 'requestId', 'delete requestId');
+    await refused(client.batch([{ op: 'put', key: '/p/k', value: 'x' }], { requestId }), 'requestId', 'batch requestId');
+    await refused(client.createPool('/q', { type: 'persistent' }, { requestId }), 'requestId', 'createPool requestId');
+    await refused(client.deletePool('/p', { requestId }), 'requestId', 'deletePool requestId');
+  }
+  const durability = 'persisted\nx' as 'persisted';
+  await refused(client.put('/p/k', 'x', { durability }), 'durability', 'put durability');
+  await refused(client.batch([{ op: 'put', key: '/p/k', value: 'x' }], { durability }), 'durability', 'batch durability');
+  t.equal(fake.requests.length, before, 'no request left the client');
+  const w = await client.put('/p/k', 'x', { contentType: 'text/plain; charset="utf-8"', requestId: 'my id/1:2' });
+  t.equal((await client.get('/p/k', { version: w.version })).contentType, 'text/plain; charset="utf-8"', 'inner blanks, quotes and punctuation are fine');
+});
+
 t.test('compare-and-put: If-Match and If-None-Match', async (t) => {
   const { client, fake } = await withPool(t);
   const w1 = await client.put('/p/k', 'a', { ifNoneMatch: true });

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import t from 'tap';
 import { SquallError } from '../../src/api/index.js';
-import { SquallClient, type RetryInfo } from '../../src/client/index.js';
+import { SquallClient, type ClientOptions, type RetryInfo } from '../../src/client/index.js';
 import { withPool } from '../fixtures/setup.js';
 
 const ID = 'squall-request-id';
@@ -174,6 +174,35 @@ t.test('client options are checked when the client is made', async (t) => {
   t.throws(() => new SquallClient({ url: 'http://127.0.0.1:1', retryAttemptsMax: 0 }), { code: 'bad_parameter', details: { option: 'retryAttemptsMax' } });
   t.throws(() => new SquallClient({ url: 'http://127.0.0.1:1', connections: 1.5 }), { code: 'bad_parameter' });
   t.throws(() => new SquallClient({ url: 'http://127.0.0.1:1', retryDelayMs: 100, retryDelayMsMax: 10 }), { code: 'bad_parameter' });
+  // Unknown names, a non-boolean where a boolean goes, URLs with more than an origin are refused, not ignored.
+  const bad = (options: unknown, option: string, what: string): void => {
+    t.throws(() => new SquallClient(options as ClientOptions), { name: 'SquallError', code: 'bad_parameter', details: { option } }, what);
+  };
+  bad({ url: 'http://127.0.0.1:1', timeoutMs: 5 }, 'timeoutMs', 'an unknown option');
+  bad({ url: 'http://127.0.0.1:1', headersTimeout: 5 }, 'headersTimeout', 'a misspelt option');
+  bad({ url: 'http://127.0.0.1:1', validateKeys: 'no' }, 'validateKeys', "validateKeys: 'no'");
+  bad({ url: 'http://127.0.0.1:1', validateKeys: 0 }, 'validateKeys', 'validateKeys: 0');
+  bad({ url: 'http://127.0.0.1:1', routing: 'false' }, 'routing', "routing: 'false'");
+  bad({ url: 'http://user:pw@127.0.0.1:8080' }, 'url', 'credentials in the url');
+  bad({ url: 'http://user@127.0.0.1:8080' }, 'url', 'a user name in the url');
+  bad({ url: 'http://@127.0.0.1:8080' }, 'url', 'an empty user part');
+  bad({ urls: ['http://127.0.0.1:1', 'http://u:p@127.0.0.1:2'] }, 'urls', 'credentials in a seed');
+  bad({ url: 'http://127.0.0.1:8080#frag' }, 'url', 'a fragment');
+  bad({ url: 'http://127.0.0.1:8080/#' }, 'url', 'an empty fragment');
+  bad({ url: 'http://127.0.0.1:8080?' }, 'url', 'an empty query');
+  bad(null, 'url', 'no options object');
+  const secret = (() => {
+    try {
+      new SquallClient('http://user:s3cret@127.0.0.1:8080');
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  })();
+  t.notMatch(secret, /s3cret/, 'the refusal does not repeat the password');
+  const off = new SquallClient({ url: 'http://127.0.0.1:1/', validateKeys: false, timeoutMs: undefined } as ClientOptions);
+  t.equal(off.options.validateKeys, false, 'a boolean is taken; an unknown name left undefined is no option at all');
+  await off.close();
   const c = new SquallClient({ url: 'http://127.0.0.1:1', connections: undefined });
   t.equal(c.options.connections, 16, 'undefined means the default');
   t.equal(c.options.bodySizeBytesMax, 64 * 1024 * 1024);

@@ -1,6 +1,22 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { WatchChange } from '../../src/client/index.js';
 import { withPool } from '../fixtures/setup.js';
+
+/** Waits (bounded: 2000 turns of 5 ms) until `cond` holds; false if it never did. */
+async function until(cond: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  return cond();
+}
+
+/** `p`, or 'timeout' after `ms` (a pending next() that never settles must fail the test, not hang it). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
 
 /** Takes `n` changes from a watch, or fails after `timeoutMs` (a stuck watch must not hang the suite). */
 async function take(it: AsyncGenerator<WatchChange, void, undefined>, n: number, timeoutMs = 10_000): Promise<WatchChange[]> {
@@ -128,4 +144,47 @@ t.test('the shard of an event comes from its data, or from its id when the data 
   fake.fault({ kind: 'answer', match: /^\/v1\/watch/, status: 200, body: sse, headers: { 'content-type': 'text/event-stream' } });
   const changes = await take(client.watch('/p/'), 2);
   t.same(changes.map((c) => [c.id, c.shard]), [['persistent/0/3:7', 3], ['persistent/0/3:8', 5]]);
+});
+
+t.test('close() ends every open watch: a pending next() resolves done, the streams are closed', async (t) => {
+  const { client, fake } = await withPool(t);
+  const live = (fake as unknown as { watchers: Set<unknown> }).watchers;
+  const w = await client.put('/p/k', 'v');
+  // One watch waits in next(), one is parked after a change (nobody asks for the next).
+  const waiting = client.watch('/p/');
+  const pending = waiting.next();
+  const parked = client.watch('/p/', { fromVersion: w.version });
+  t.equal((await parked.next()).value?.version, w.version);
+  t.ok(await until(() => live.size === 2), 'both streams are open');
+
+  t.equal(await within(client.close(), 5000), undefined, 'close() returns while watches are open');
+  t.same(await within(pending, 5000), { done: true, value: undefined }, 'the pending next() resolves done');
+  t.same(await within(parked.next(), 5000), { done: true, value: undefined }, 'the parked watch is done too');
+  t.ok(await until(() => live.size === 0), 'the node saw both streams close');
+  t.same(await within(client.watch('/p/').next(), 5000), { done: true, value: undefined }, 'a watch after close ends at once');
+  t.equal(fake.watchConnections.length, 2, 'and opens no connection');
+  t.equal(await within(client.close(), 5000), undefined, 'a second close() resolves too');
+});
+
+t.test('close() in a process with an open watch: next() settles and the process exits by itself', async (t) => {
+  const { fake } = await withPool(t);
+  const live = (fake as unknown as { watchers: Set<unknown> }).watchers;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // The child runs as a program would: not under tap's loaders or coverage.
+  delete env.NODE_OPTIONS;
+  delete env.NODE_V8_COVERAGE;
+  const script = fileURLToPath(new URL('./watch-close-child.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, fake.url], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  t.teardown(() => {
+    clearTimeout(kill);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  t.equal((await lines.next()).value, 'waiting');
+  t.ok(await until(() => live.size === 1), 'the child watch is connected');
+  child.stdin!.end('close\n');
+  t.equal((await lines.next()).value, JSON.stringify({ done: true }), 'the pending next() resolved done');
+  t.equal(await exited, 0, 'the child exited on its own (SIGKILL after 30 s otherwise)');
 });
