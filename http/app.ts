@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { SquallError } from '../src/api/errors.js';
 import { HEADER } from '../src/api/types.js';
 import { batchRoutes } from './batch.js';
-import { pathAfter, type AppEnv, type HttpContext } from './context.js';
+import { refuseDotSegments, requestPath, type AppEnv, type HttpContext } from './context.js';
 import { dashboardRoutes } from './dashboard.js';
 import { objectRoutes } from './objects.js';
 import { poolRoutes } from './pools.js';
@@ -19,9 +19,14 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   app.use(async (c, next) => {
     const start = performance.now();
     await next();
-    const route = routeOf(c.req.url);
+    const route = routeOf(requestPath(c));
     metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     metrics.latency.observe({ route }, (performance.now() - start) / 1000);
+  });
+
+  app.use(async (c, next) => {
+    refuseDotSegments(c);
+    await next();
   });
 
   if (ctx.gate) {
@@ -49,7 +54,13 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
 
   app.notFound((c) => {
-    const e = new SquallError('route_not_found', `no route ${c.req.method} ${pathAfter(c.req.url, '') ?? c.req.url}; see API.md`);
+    const path = requestPath(c);
+    const allow = allowedMethods(app, c.req.path);
+    if (allow.length > 0) {
+      const e = new SquallError('method_not_allowed', `${path} does not take ${c.req.method}; it takes ${allow.join(', ')} (see API.md)`, { allow });
+      return c.json(e.toBody(), 405, { [HEADER.errorCode]: e.code, allow: allow.join(', ') });
+    }
+    const e = new SquallError('route_not_found', `no route ${c.req.method} ${path}; see API.md`);
     return c.json(e.toBody(), 404, { [HEADER.errorCode]: e.code });
   });
 
@@ -67,11 +78,22 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   return app;
 }
 
+/** The methods an Allow header can list, in the order it lists them. */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+/**
+ * The methods some route of `app` answers on `path` (the router's path), asked of the app's own router so
+ * the routes stay declared once. Middleware (method ALL) is no route; every GET route also answers HEAD.
+ */
+function allowedMethods(app: Hono<AppEnv>, path: string): string[] {
+  const routed = (method: string): boolean => app.router.match(method, path)[0].some(([[, route]]) => route.method !== 'ALL');
+  return METHODS.filter((m) => routed(m === 'HEAD' ? 'GET' : m));
+}
+
 const ROUTES = new Set(['/v1/batch', '/v1/watch', '/v1/cluster', '/healthz', '/readyz', '/metrics']);
 
 /** A bounded set of route labels for metrics (never a raw path: that would grow without bound). */
-function routeOf(url: string): string {
-  const path = pathAfter(url, '') ?? '';
+function routeOf(path: string): string {
   if (path.startsWith('/v1/objects/')) return 'objects';
   if (path.startsWith('/v1/pools')) return path.endsWith('/keys') ? 'keys' : 'pools';
   if (path === '/' || path === '/dashboard' || path.startsWith('/dashboard/')) return 'dashboard';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Hono } from 'hono';
 import { Packr, Unpackr } from 'msgpackr';
 import { SquallError } from '../src/api/errors.js';
@@ -12,8 +13,10 @@ import { Params } from './params.js';
 /**
  * POST /v1/batch: many operations in one request (the throughput path). Each op succeeds or fails on its
  * own; ops on one shard keep their order (a get sees the writes before it in the batch); shards run in
- * parallel. Squall-Durability applies to every write; Squall-Request-Id makes each write idempotent as
- * `<id>:<index>`. The body is msgpack (values as bytes) or JSON (values base64); the answer uses the same.
+ * parallel. Squall-Durability applies to every write; Squall-Request-Id makes each write idempotent (see
+ * opRequestId). Conditions go per op in the body (`if_match`, `if_none_match`): If-Match and
+ * If-None-Match headers are refused, not applied to every op. The body is msgpack (values as bytes) or
+ * JSON (values base64); the answer uses the same.
  */
 const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
@@ -30,7 +33,13 @@ export function batchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
     if (!msgpack && type !== 'application/json') {
       throw new SquallError('bad_body', `batch Content-Type must be application/msgpack or application/json, not '${type || 'none'}'`);
     }
-    const shared = writeOptions(incoming.headers);
+    for (const name of ['If-Match', 'If-None-Match']) {
+      if (incoming.headers[name.toLowerCase()] !== undefined) {
+        throw new SquallError('bad_parameter', `${name} does not apply to a batch: give each op its condition in the body (if_match, if_none_match)`, { header: name });
+      }
+    }
+    const idBytesMax = store.limits.requestIdBytesMax;
+    const shared = writeOptions(incoming.headers, idBytesMax);
     const body = await readBody(incoming, store.limits.batchBytesMax, 'batch');
     let decoded: unknown;
     try {
@@ -38,7 +47,7 @@ export function batchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
     } catch (e) {
       throw new SquallError('bad_body', `batch body is not valid ${msgpack ? 'msgpack' : 'JSON'}: ${(e as Error).message}`);
     }
-    const ops = parseOps(decoded, msgpack, shared, store.limits.batchOpsMax);
+    const ops = parseOps(decoded, msgpack, shared, store.limits.batchOpsMax, idBytesMax);
     const results = await store.batch(ops);
     if (!msgpack) {
       for (const r of results) if (r.value instanceof Uint8Array) r.value = Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('base64');
@@ -48,7 +57,31 @@ export function batchRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   });
 }
 
-function parseOps(body: unknown, msgpack: boolean, shared: WriteOptions, opsMax: number): ParsedOp[] {
+/** Fewest characters of the digest in a derived request id: 132 bits, so two distinct ids sharing one is not a practical risk. */
+const DIGEST_CHARS_MIN = 22;
+
+/**
+ * The request id of write `index` of a batch sent with request id `id` (already 1 to `bytesMax` bytes):
+ * `<id>:<index>` (the form ids had before, so retries across an upgrade still match), or, when that is
+ * longer than `bytesMax`, `<digest of id>:<index>` with as much of the base64url SHA-256 of `id` as fits.
+ * So every id a single request takes works on a batch too, and a retried batch derives the same ids. 400
+ * only when the limit leaves no room for a safe digest (a limit configured below about 30 bytes).
+ */
+function opRequestId(id: string, index: number, bytesMax: number): string {
+  const suffix = `:${index}`;
+  if (Buffer.byteLength(id) + suffix.length <= bytesMax) return id + suffix;
+  const room = bytesMax - suffix.length;
+  if (room < DIGEST_CHARS_MIN) {
+    throw new SquallError(
+      'bad_parameter',
+      `request id of a batch must be at most ${room} bytes here (the limit is ${bytesMax} bytes, and op ${index} adds '${suffix}')`,
+      { header: 'Squall-Request-Id', limit_bytes: bytesMax },
+    );
+  }
+  return createHash('sha256').update(id).digest('base64url').slice(0, room) + suffix;
+}
+
+function parseOps(body: unknown, msgpack: boolean, shared: WriteOptions, opsMax: number, idBytesMax: number): ParsedOp[] {
   const ops = (body as { ops?: unknown } | null)?.ops;
   if (!Array.isArray(ops)) throw new SquallError('bad_body', 'batch body must be {"ops":[...]}');
   if (ops.length > opsMax) throw new SquallError('bad_body', `batch has ${ops.length} ops; the limit is ${opsMax}`, { limit: opsMax });
@@ -61,7 +94,7 @@ function parseOps(body: unknown, msgpack: boolean, shared: WriteOptions, opsMax:
     const writeOpts = (): WriteOptions => {
       const w: WriteOptions = {};
       if (shared.durability !== undefined) w.durability = shared.durability as Durability;
-      if (shared.requestId !== undefined) w.requestId = `${shared.requestId}:${i}`;
+      if (shared.requestId !== undefined) w.requestId = opRequestId(shared.requestId, i, idBytesMax);
       if (o.if_match !== undefined) {
         if (!Number.isSafeInteger(o.if_match) || (o.if_match as number) < 0) throw bad('if_match must be a version');
         w.ifMatch = o.if_match as number;

@@ -1,4 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
+import { SquallError } from '../src/api/errors.js';
 import type { ClusterInfo } from '../src/api/types.js';
 import type { Logger } from '../src/log.js';
 import type { Store } from '../src/store/index.js';
@@ -16,11 +18,49 @@ export interface HttpContext {
 
 export type AppEnv = { Bindings: HttpBindings };
 
-/** The decoded path of a request URL after `prefix` (e.g. '/v1/objects'), or null if it does not start with it. */
-export function pathAfter(url: string, prefix: string): string | null {
-  const start = url.indexOf('/', url.indexOf('//') + 2);
-  const q = url.indexOf('?', start);
-  const raw = url.slice(start, q < 0 ? undefined : q);
-  if (!raw.startsWith(prefix)) return null;
-  return raw.slice(prefix.length);
+/**
+ * The path of the request exactly as its request line gave it, without the query. Never `c.req.url`: the
+ * adapter builds that with `new URL()`, which removes dot segments (`/v1/objects/p/../x/k` becomes
+ * `/v1/objects/x/k`), so keys and pool paths are read only from here.
+ */
+export function requestPath(c: Context<AppEnv>): string {
+  let target = c.env.incoming.url ?? '/';
+  if (!target.startsWith('/')) {
+    // absolute form (`PUT http://host/v1/...`): the path starts at the first '/' after the authority
+    const slash = target.indexOf('/', target.indexOf('//') + 2);
+    target = slash < 0 ? '/' : target.slice(slash);
+  }
+  const end = target.search(/[?#]/);
+  return end < 0 ? target : target.slice(0, end);
+}
+
+/**
+ * The decoded key or pool path after `prefix` (e.g. '/v1/objects') in the request as sent; 400 bad_key when
+ * it is not valid percent-encoded UTF-8. (The store checks what makes a valid key or pool path.)
+ */
+export function pathAfter(c: Context<AppEnv>, prefix: string, what: 'key' | 'pool'): string {
+  const path = requestPath(c);
+  const raw = path.startsWith(prefix) ? path.slice(prefix.length) : '';
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    const name = what === 'key' ? 'key' : 'pool path';
+    throw new SquallError('bad_key', `${name} '${raw}' is not valid percent-encoded UTF-8`, { [what]: raw });
+  }
+}
+
+/** A '.' or '..' segment, literal or percent-encoded in any case. */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?=\/|$)/i;
+
+/**
+ * 400 bad_key for a request path with a '.' or '..' segment, before routing: the router sees the
+ * normalized path, so `/v1/objects/../pools/zz` would otherwise reach the pool routes. No key or pool
+ * path has such a segment (API.md), and no other route does either.
+ */
+export function refuseDotSegments(c: Context<AppEnv>): void {
+  const path = requestPath(c);
+  const m = DOT_SEGMENT.exec(path);
+  if (!m) return;
+  const segment = m[0].replace(/^\//, '');
+  throw new SquallError('bad_key', `path '${path}' has a '${segment}' segment; keys and pool paths have no '.' or '..' segment`, { path });
 }

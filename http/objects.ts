@@ -6,17 +6,20 @@ import { readBody } from './body.js';
 import { pathAfter, type AppEnv, type HttpContext } from './context.js';
 import { Params } from './params.js';
 
-const READ_PARAMS = ['version', 'at', 'stable', 'consistency', 'wait_ms', 'history', 'from', 'to', 'limit', 'cursor'] as const;
+/** Parameters of a read of a value, and of a read of the history (?history); a GET takes one set or the other. */
+const VALUE_PARAMS = ['version', 'at', 'stable', 'consistency', 'wait_ms'] as const;
+const HISTORY_PARAMS = ['from', 'to', 'limit', 'cursor'] as const;
+const READ_PARAMS = [...VALUE_PARAMS, 'history', ...HISTORY_PARAMS] as const;
 
 /** PUT / GET / HEAD / DELETE /v1/objects/{key}, and ?history. */
 export function objectRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   const { store } = ctx;
 
   app.put('/v1/objects/*', async (c) => {
-    const key = objectKey(c.req.url);
+    const key = pathAfter(c, '/v1/objects', 'key');
     new Params(c.req.url, []);
     const incoming = c.env.incoming;
-    const options = writeOptions(incoming.headers);
+    const options = writeOptions(incoming.headers, store.limits.requestIdBytesMax);
     store.route(key, true); // bad key / unknown pool answered before the body is read
     const ct = incoming.headers['content-type'];
     if (ct !== undefined) options.contentType = ct;
@@ -26,17 +29,18 @@ export function objectRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   });
 
   app.delete('/v1/objects/*', async (c) => {
-    const key = objectKey(c.req.url);
+    const key = pathAfter(c, '/v1/objects', 'key');
     new Params(c.req.url, []);
-    const result = await store.delete(key, writeOptions(c.env.incoming.headers));
+    const result = await store.delete(key, writeOptions(c.env.incoming.headers, store.limits.requestIdBytesMax));
     return c.json(result, 200, { etag: `"${result.version}"` });
   });
 
   app.on(['GET', 'HEAD'], '/v1/objects/*', async (c) => {
-    const key = objectKey(c.req.url);
+    const key = pathAfter(c, '/v1/objects', 'key');
     const p = new Params(c.req.url, READ_PARAMS);
-    if (p.has('history')) {
+    if (p.flag('history')) {
       if (c.req.method === 'HEAD') throw new SquallError('bad_parameter', 'history is read with GET');
+      p.refuse(VALUE_PARAMS, 'reads a value, not the history: drop it or drop ?history');
       // `cursor` is the `next` of the previous page (where that page stopped); it overrides `from`
       const from = p.version('cursor') ?? p.version('from');
       const to = p.version('to');
@@ -44,32 +48,22 @@ export function objectRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
       const page = await store.history(key, { ...(from !== undefined && { from }), ...(to !== undefined && { to }), ...(limit !== undefined && { limit }) });
       return c.json({ key, versions: page.versions, next: page.next });
     }
-    for (const misplaced of ['from', 'to', 'limit', 'cursor']) {
-      if (p.has(misplaced)) throw new SquallError('bad_parameter', `parameter ${misplaced} belongs to ?history`, { parameter: misplaced });
-    }
+    p.refuse(HISTORY_PARAMS, 'belongs to ?history');
     const r = await store.get(key, readOptions(p));
     const headers: Record<string, string> = {
       'content-type': r.contentType,
       etag: `"${r.version}"`,
       [HEADER.version]: String(r.version),
       [HEADER.timestampUs]: String(r.timestampUs),
+      // always sent; 'null' on a key's first version, as the JSON write results say it
+      [HEADER.previousVersionByKey]: r.previousVersionByKey >= 0 ? String(r.previousVersionByKey) : 'null',
     };
-    if (r.previousVersionByKey >= 0) headers[HEADER.previousVersionByKey] = String(r.previousVersionByKey);
     if (c.req.method === 'HEAD') {
       headers['content-length'] = String(r.value.byteLength);
       return c.body(null, 200, headers);
     }
     return c.body(r.value as Uint8Array<ArrayBuffer>, 200, headers);
   });
-}
-
-function objectKey(url: string): string {
-  const raw = pathAfter(url, '/v1/objects') ?? '';
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new SquallError('bad_key', `key '${raw}' is not valid percent-encoded UTF-8`, { key: raw });
-  }
 }
 
 export function readOptions(p: Params): ReadOptions {
@@ -95,8 +89,8 @@ function header(headers: Record<string, string | string[] | undefined>, name: st
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** If-Match, If-None-Match, Squall-Durability, Squall-Request-Id. */
-export function writeOptions(headers: Record<string, string | string[] | undefined>): WriteOptions {
+/** If-Match, If-None-Match, Squall-Durability, Squall-Request-Id (of 1 to `requestIdBytesMax` bytes). */
+export function writeOptions(headers: Record<string, string | string[] | undefined>, requestIdBytesMax: number): WriteOptions {
   const o: WriteOptions = {};
   const ifMatch = header(headers, 'if-match');
   if (ifMatch !== undefined) {
@@ -117,6 +111,16 @@ export function writeOptions(headers: Record<string, string | string[] | undefin
     o.durability = durability as Durability;
   }
   const requestId = header(headers, HEADER.requestId);
-  if (requestId !== undefined) o.requestId = requestId;
+  if (requestId !== undefined) {
+    checkRequestId(requestId, requestIdBytesMax);
+    o.requestId = requestId;
+  }
   return o;
+}
+
+/** The one rule for a Squall-Request-Id, on single requests and batches alike (the store checks it again). */
+function checkRequestId(requestId: string, bytesMax: number): void {
+  if (requestId.length === 0 || Buffer.byteLength(requestId) > bytesMax) {
+    throw new SquallError('bad_parameter', `request id must be 1 to ${bytesMax} bytes`, { header: 'Squall-Request-Id', limit_bytes: bytesMax });
+  }
 }

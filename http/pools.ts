@@ -9,6 +9,7 @@ import { pathAfter, type AppEnv, type HttpContext } from './context.js';
 import { Params } from './params.js';
 
 const SPEC_BYTES_MAX = 64 * 1024;
+const POOL_ROUTE = '/v1/pools/:path{.*}';
 
 const PoolSpecSchema = z
   .object({
@@ -26,7 +27,10 @@ const PoolSpecSchema = z
   })
   .strict();
 
-/** /v1/pools: create, list, get, delete, and list a pool's keys. */
+/**
+ * /v1/pools: create, list, get, delete, and list a pool's keys. The routes with a pool path need the '/'
+ * after /v1/pools, so /v1/pools itself takes only GET (the list) and other methods answer 405.
+ */
 export function poolRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   const { store } = ctx;
 
@@ -35,8 +39,8 @@ export function poolRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
     return c.json({ pools: store.pools.list().map(poolInfo) });
   });
 
-  app.put('/v1/pools/*', async (c) => {
-    const path = poolPath(c.req.url);
+  app.put(POOL_ROUTE, async (c) => {
+    const path = pathAfter(c, '/v1/pools', 'pool');
     new Params(c.req.url, []);
     const body = await readBody(c.env.incoming, SPEC_BYTES_MAX, 'pool spec');
     const spec = parseSpec(body);
@@ -44,14 +48,14 @@ export function poolRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
     return c.json(poolInfo(pool), created ? 201 : 200);
   });
 
-  app.delete('/v1/pools/*', async (c) => {
-    const path = poolPath(c.req.url);
+  app.delete(POOL_ROUTE, async (c) => {
+    const path = pathAfter(c, '/v1/pools', 'pool');
     new Params(c.req.url, []);
     return c.json(poolInfo(await store.deletePool(path)));
   });
 
-  app.get('/v1/pools/*', async (c) => {
-    const path = poolPath(c.req.url);
+  app.get(POOL_ROUTE, async (c) => {
+    const path = pathAfter(c, '/v1/pools', 'pool');
     // GET /v1/pools/{pool}/keys lists keys, unless a pool is itself named .../keys
     if (path.endsWith('/keys') && !store.pools.get(path)) {
       const poolPathOfKeys = path.slice(0, -'/keys'.length);
@@ -73,15 +77,6 @@ export function poolRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
     new Params(c.req.url, []);
     return c.json(poolInfo(store.getPool(path)));
   });
-}
-
-function poolPath(url: string): string {
-  const raw = pathAfter(url, '/v1/pools') ?? '';
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new SquallError('bad_key', `pool path '${raw}' is not valid percent-encoded UTF-8`, { pool: raw });
-  }
 }
 
 function parseSpec(body: Buffer): PoolSpec {

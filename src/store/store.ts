@@ -654,32 +654,40 @@ export class Store {
     const results: BatchResult[] = new Array(ops.length);
     const tasks: Promise<void>[] = [];
     let applied: Promise<unknown>[] = [];
+    // the gets since the last write: they read together (each may wait for a frontier), and the next
+    // write is submitted only once they all have read, so none of them sees it
+    let reading: Promise<void>[] = [];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const fail = (e: unknown): void => {
         results[i] = errorResult(e);
       };
       if (op.op === 'get') {
-        // a get sees exactly the writes before it: wait for them to be applied, submit nothing until it read
-        await Promise.all(applied);
-        applied = [];
-        try {
-          const r = await this.get(op.key, op.options);
-          results[i] = {
-            status: 200,
-            key: r.key,
-            version: r.version,
-            timestamp_us: r.timestampUs,
-            previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey,
-            shard: r.shard,
-            content_type: r.contentType,
-            size: r.value.byteLength,
-            value: r.value,
-          };
-        } catch (e) {
-          fail(e);
+        // a get sees exactly the writes before it: wait for them to be applied
+        if (applied.length > 0) {
+          await Promise.all(applied);
+          applied = [];
         }
+        reading.push(
+          this.get(op.key, op.options).then((r) => {
+            results[i] = {
+              status: 200,
+              key: r.key,
+              version: r.version,
+              timestamp_us: r.timestampUs,
+              previous_version_by_key: r.previousVersionByKey < 0 ? null : r.previousVersionByKey,
+              shard: r.shard,
+              content_type: r.contentType,
+              size: r.value.byteLength,
+              value: r.value,
+            };
+          }, fail),
+        );
         continue;
+      }
+      if (reading.length > 0) {
+        await Promise.all(reading);
+        reading = [];
       }
       let submitted: ReturnType<Store['submitPut']>;
       try {
@@ -697,7 +705,7 @@ export class Store {
           }, fail),
       );
     }
-    await Promise.all(tasks);
+    await Promise.all([...tasks, ...reading]);
     return results;
   }
 
