@@ -6,6 +6,7 @@ import type { PoolSpec } from '../src/api/types.js';
 import { poolInfo, type ListOptions } from '../src/store/index.js';
 import { readBody } from './body.js';
 import { pathAfter, type AppEnv, type HttpContext } from './context.js';
+import { writeOptions } from './objects.js';
 import { Params } from './params.js';
 
 const SPEC_BYTES_MAX = 64 * 1024;
@@ -51,7 +52,8 @@ export function poolRoutes(app: Hono<AppEnv>, ctx: HttpContext): void {
   app.delete(POOL_ROUTE, async (c) => {
     const path = pathAfter(c, '/v1/pools', 'pool');
     new Params(c.req.url, []);
-    return c.json(poolInfo(await store.deletePool(path)));
+    const { requestId } = writeOptions(c.env.incoming.headers, store.limits.requestIdBytesMax);
+    return c.json(poolInfo(await store.deletePool(path, requestId !== undefined ? { requestId } : {})));
   });
 
   app.get(POOL_ROUTE, async (c) => {

@@ -70,6 +70,8 @@ export interface PoolCreateOp extends OpOrigin {
 export interface PoolDeleteOp extends OpOrigin {
   t: 'pool-';
   p: string;
+  /** Squall-Request-Id: a retry of the delete that removed the pool answers with that pool. */
+  r?: string;
 }
 
 const KIND_PUT = 1;

@@ -27,6 +27,8 @@ export interface PoolRecord {
   deleted: boolean;
   version: number;
   timestampUs: number;
+  /** The request id of the delete that removed the pool (a retry of it succeeds again). */
+  deletedBy?: string;
 }
 
 export interface Pool extends PoolRecord {
@@ -200,10 +202,11 @@ export class MetadataShard extends ShardRunner<PoolOpResult> {
     }
     if (op.t === 'pool-') {
       const existing = this.registry.get(op.p);
+      if (existing?.deleted && op.r !== undefined && existing.deletedBy === op.r) return { kind: 'deleted', pool: existing };
       if (!existing || existing.deleted) {
         return { kind: 'failed', error: new SquallError('pool_not_found', `no pool ${op.p}`, { pool: op.p }) };
       }
-      const record: PoolRecord = { ...stripPool(existing), deleted: true, version: d.version, timestampUs: d.timestampUs };
+      const record: PoolRecord = { ...stripPool(existing), deleted: true, version: d.version, timestampUs: d.timestampUs, ...(op.r !== undefined && { deletedBy: op.r }) };
       this.storage.putMeta(POOL_PREFIX + op.p, record);
       return { kind: 'deleted', pool: this.registry.set(record) };
     }

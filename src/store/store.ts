@@ -259,18 +259,21 @@ export class Store {
     return r.kind === 'created';
   }
 
-  async deletePool(path: string): Promise<Pool> {
+  /** Marks a pool deleted; with a request id, a retry of the delete that removed it answers the same. */
+  async deletePool(path: string, options: { requestId?: string } = {}): Promise<Pool> {
     assertPoolPath(path);
+    const { requestId } = options;
+    this.#checkRequestId(requestId);
     if (!this.metadata.serving) {
-      await this.#forward(this.metadata, 'pool-', { path });
+      await this.#forward(this.metadata, 'pool-', { path, ...(requestId !== undefined && { requestId }) });
       return this.#poolAfterForward(path);
     }
-    await this.#deletePoolLocal(path);
+    await this.#deletePoolLocal(path, requestId);
     return this.pools.get(path)!;
   }
 
-  async #deletePoolLocal(path: string): Promise<void> {
-    const applied = await this.metadata.submit((o) => ({ t: 'pool-', ...o, p: path }));
+  async #deletePoolLocal(path: string, requestId: string | undefined): Promise<void> {
+    const applied = await this.metadata.submit((o) => ({ t: 'pool-', ...o, p: path, ...(requestId !== undefined && { r: requestId }) }));
     poolResult(applied);
     await this.metadata.waitPersisted(applied.version, this.limits.readWaitMsMax);
   }
@@ -399,7 +402,11 @@ export class Store {
     if (options.ifMatch !== undefined && options.ifNoneMatch) {
       throw new SquallError('bad_parameter', 'If-Match and If-None-Match together can never both hold');
     }
-    if (options.requestId !== undefined && (options.requestId.length === 0 || Buffer.byteLength(options.requestId) > this.limits.requestIdBytesMax)) {
+    this.#checkRequestId(options.requestId);
+  }
+
+  #checkRequestId(requestId: string | undefined): void {
+    if (requestId !== undefined && (requestId.length === 0 || Buffer.byteLength(requestId) > this.limits.requestIdBytesMax)) {
       throw new SquallError('bad_parameter', `request id must be 1 to ${this.limits.requestIdBytesMax} bytes`);
     }
   }
@@ -720,7 +727,7 @@ export class Store {
     if (method === 'pool+' || method === 'pool-') {
       if (!this.metadata.serving) throw notServing(this.metadata.name);
       if (method === 'pool+') return this.#createPoolLocal(a.path as string, a.spec as Parameters<Store['createPool']>[1] & { subgroup: number });
-      await this.#deletePoolLocal(a.path as string);
+      await this.#deletePoolLocal(a.path as string, a.requestId as string | undefined);
       return null;
     }
     const shard = this.allShards.find((s) => s.name === shardName);

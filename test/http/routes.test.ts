@@ -31,6 +31,14 @@ t.test('pools: create (201), identical (200), get, list, keys, delete', async (t
   t.equal((await client.getPool('/vol')).deleted, true);
   t.equal(await code(client.getPool('/none')), 'pool_not_found');
   t.equal(await code(client.deletePool('/none')), 'pool_not_found');
+  await client.createPool('/gone', { type: 'volatile' });
+  const headers = { 'squall-request-id': 'drop-1' };
+  const deleted = await raw(node.url, 'DELETE', '/v1/pools/gone', undefined, headers);
+  t.equal(deleted.status, 200);
+  const retried = await raw(node.url, 'DELETE', '/v1/pools/gone', undefined, headers);
+  t.equal(retried.status, 200, 'a retried delete (same Squall-Request-Id) answers the first result');
+  t.same(retried.json, deleted.json);
+  t.equal((await raw(node.url, 'DELETE', '/v1/pools/gone', undefined, { 'squall-request-id': 'drop-2' })).status, 404, 'another delete: pool_not_found');
 });
 
 t.test('objects: put, get, head, delete, history, If-Match, If-None-Match, content type, durability, request ids', async (t) => {

@@ -324,6 +324,20 @@ t.test('a pool whose affinity nests quantifiers is refused (a crafted key could 
   });
 });
 
+t.test('a retried pool delete (same request id) answers the deleted pool; another delete is pool_not_found', async (t) => {
+  await withStore(t, async ({ store }) => {
+    await store.createPool('/gone', { type: 'persistent' });
+    const first = await store.deletePool('/gone', { requestId: 'del-1' });
+    t.equal(first.deleted, true);
+    const retry = await store.deletePool('/gone', { requestId: 'del-1' });
+    t.equal(retry.deleted, true);
+    t.equal(retry.version, first.version, 'the same delete, not a second one');
+    await rejectsWith(t, store.deletePool('/gone', { requestId: 'del-2' }), 'pool_not_found');
+    await rejectsWith(t, store.deletePool('/gone'), 'pool_not_found');
+    await rejectsWith(t, store.deletePool('/gone', { requestId: '' }), 'bad_parameter');
+  });
+});
+
 t.test('a delete refuses If-None-Match (it applies to puts)', async (t) => {
   await withStore(t, async ({ store }) => {
     await store.createPool('/p', { type: 'persistent' });
