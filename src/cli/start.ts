@@ -35,9 +35,11 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         ...(o.id !== undefined ? { id: o.id } : {}),
       });
       ctx.out(ctx.json ? JSON.stringify({ url: node.url }) + '\n' : `squall listening on ${node.url} (data in ${node.config.dataDir}; dashboard ${node.url}/dashboard)\n`);
+      let stopped = false;
       await new Promise<void>((resolve, reject) => {
         let stopping = false;
         const stop = (signal: NodeJS.Signals) => {
+          if (stopped) process.exit(process.exitCode ?? 0); // stopped cleanly, waiting out STOP_EXIT_GRACE_MS
           if (stopping) {
             ctx.err(`${signal} again: exiting without a clean stop\n`);
             process.exit(130);
@@ -48,14 +50,19 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
-        // started by a launcher (squall cluster, tests): go when the launcher goes
+        // Started by a launcher (squall cluster, tests): go when the launcher goes, also when it went while this
+        // started (no 'disconnect' comes then: only `connected` is false). The launcher keeps members out of its
+        // process group, so its IPC channel is all that ties them to it.
         if (process.env.SQUALL_EXIT_WITH_PARENT === '1' && process.send) {
-          process.on('disconnect', () => {
+          const gone = (): void => {
             ctx.err('launcher gone: stopping\n');
             node.close().then(() => process.exit(0), () => process.exit(1));
-          });
+          };
+          if (!process.connected) gone();
+          else process.on('disconnect', gone);
         }
       });
+      stopped = true;
       if (!ctx.json) ctx.err(`stopped at ${fmt.time(Date.now() * 1000)}\n`);
       setTimeout(() => process.exit(process.exitCode ?? 0), STOP_EXIT_GRACE_MS).unref();
     });
