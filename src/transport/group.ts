@@ -1012,7 +1012,8 @@ export class GroupCore {
           const completeStayed = oldMc
             ? holders.filter((id) => {
                 const r = oldMc.members.indexOf(id);
-                return r >= 0 && oldMc.rows[r]![ShardRow.awaiting] === 0;
+                // a row that never arrived says nothing (its awaiting column is a default 0)
+                return r >= 0 && oldMc.rowSeen(r) && oldMc.rows[r]![ShardRow.awaiting] === 0;
               })
             : [];
           const before = old!.wanted.get(s.index)?.donors ?? this.#awaitingFrom.get(s.name) ?? [];

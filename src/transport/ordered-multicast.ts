@@ -236,6 +236,7 @@ export class ShardMulticast {
    * deliverable here only afterwards are in that state already and are not delivered again.
    */
   #installedUpTo = VERSION_NONE;
+  readonly #rowSeen: boolean[] = [];
   readonly #heldBase: ShardCarry['heldBase'];
 
   constructor(p: MulticastParams) {
@@ -367,8 +368,14 @@ export class ShardMulticast {
     const row = this.rows[rank]!;
     if (frame.length !== HEADER_BYTES + row.byteLength) return `row frame of ${frame.length} bytes, expected ${HEADER_BYTES + row.byteLength}`;
     new Uint8Array(row.buffer, row.byteOffset, row.byteLength).set(frame.subarray(HEADER_BYTES));
+    this.#rowSeen[rank] = true;
     this.#rowsChanged = true;
     return null;
+  }
+
+  /** Whether member `rank`'s row arrived in this view (before it does, its columns are only defaults). */
+  rowSeen(rank: number): boolean {
+    return rank === this.myRank || this.#rowSeen[rank] === true;
   }
 
   // ---------------------------------------------------------------- turns
