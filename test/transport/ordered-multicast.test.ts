@@ -47,12 +47,14 @@ function shard(ids: number[], view = 2, options: { joiners?: number[]; limits?: 
     });
   });
   const byId = new Map(ids.map((id, i) => [id, members[i]!]));
-  function pump(rounds = 50) {
+  /** Hands frames over until none is left (`holdBack`: frames that stay queued for a later pump). */
+  function pump(rounds = 50, holdBack?: (l: { from: number; to: number; frame: Uint8Array }) => boolean) {
     for (let round = 0; round < rounds; round++) {
       now += 10;
       for (const m of members) m.flush(now);
-      if (links.length === 0) return;
-      const batch = links.splice(0);
+      const batch = holdBack ? links.filter((l) => !holdBack(l)) : links.splice(0);
+      if (holdBack) links.splice(0, links.length, ...links.filter((l) => holdBack(l)));
+      if (batch.length === 0) return;
       for (const { from, to, frame } of batch) {
         const m = byId.get(to)!;
         const err = frameKind(frame) === FrameKind.data ? m.onData(frame) : m.onRow(ids.indexOf(from), frame);
@@ -236,4 +238,26 @@ t.test('a member waiting for its state holds the persistence frontier back until
   joiner.persisted(last);
   s.pump();
   t.equal(s.frontiers.get(1)!.persistedFrontier, last, 'persisted everywhere once the joiner synced it');
+});
+
+t.test('a joiner released at a version it has not delivered yet does not hand those messages over again', async (t) => {
+  const s = shard([1, 2, 3], 2, { joiners: [3] });
+  for (let k = 0; k < 4; k++) t.ok(s.members[0]!.enqueue(Buffer.from(`p${k}`)));
+  // member 3 gets the data but no rows: it cannot tell the messages are stable, members 1 and 2 can
+  const rowTo3 = (l: { to: number; frame: Uint8Array }) => l.to === 3 && frameKind(l.frame) !== FrameKind.data;
+  s.pump(50, rowTo3);
+  t.same(s.delivered.get(1)!.map(text), ['p0', 'p1', 'p2', 'p3']);
+  const joiner = s.byId.get(3)!;
+  t.equal(s.delivered.get(3)!.length, 0);
+  t.notOk(joiner.rowSeen(0), 'no row of member 1 arrived at member 3');
+  // its state transfer (from member 1, as of what 1 delivered) is installed before the rows arrive
+  const donor = s.byId.get(1)!;
+  joiner.releaseHeld(donor.deliveredVersion, donor.lastPayloadVersion, donor.lastTimestampUs);
+  s.pump();
+  t.ok(joiner.rowSeen(0), 'the rows arrived');
+  t.same(s.delivered.get(3)!.map(text), [], 'the installed state holds p0..p3: not handed over again');
+  t.ok(s.members[1]!.enqueue(Buffer.from('after')));
+  s.pump();
+  t.same(s.delivered.get(3)!.map(text), ['after'], 'later messages are delivered once');
+  t.same(s.delivered.get(1)!.map(text), ['p0', 'p1', 'p2', 'p3', 'after']);
 });
