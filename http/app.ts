@@ -1,8 +1,8 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { SquallError } from '../src/api/errors.js';
 import { HEADER } from '../src/api/types.js';
 import { batchRoutes } from './batch.js';
-import { refuseDotSegments, requestPath, type AppEnv, type HttpContext } from './context.js';
+import { dotSegmentError, requestPath, type AppEnv, type HttpContext } from './context.js';
 import { dashboardRoutes } from './dashboard.js';
 import { objectRoutes } from './objects.js';
 import { poolRoutes } from './pools.js';
@@ -16,17 +16,16 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { metrics } = ctx;
 
+  // one middleware for every request (metrics, and dot segments refused before routing): it is on the hot path
   app.use(async (c, next) => {
     const start = performance.now();
-    await next();
-    const route = routeOf(requestPath(c));
+    const path = requestPath(c);
+    const refused = dotSegmentError(path);
+    if (refused) c.res = errorResponse(c, refused);
+    else await next();
+    const route = routeOf(path);
     metrics.requests.inc({ method: c.req.method, route, status: String(c.res.status) });
     metrics.latency.observe({ route }, (performance.now() - start) / 1000);
-  });
-
-  app.use(async (c, next) => {
-    refuseDotSegments(c);
-    await next();
   });
 
   if (ctx.gate) {
@@ -65,17 +64,20 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   });
 
   app.onError((err, c) => {
-    if (err instanceof SquallError) {
-      const headers: Record<string, string> = { [HEADER.errorCode]: err.code };
-      if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
-      if (err.code === 'deleted' && typeof err.details.version === 'number') headers[HEADER.version] = String(err.details.version);
-      if (c.req.method === 'HEAD') return c.body(null, err.status as 404, headers);
-      return c.json(err.toBody(), err.status as 400, headers);
-    }
+    if (err instanceof SquallError) return errorResponse(c, err);
     ctx.logger.error({ err, method: c.req.method, url: c.req.url }, 'request failed');
     return c.json(new SquallError('internal', `internal error: ${(err as Error).message}`).toBody(), 500, { [HEADER.errorCode]: 'internal' });
   });
   return app;
+}
+
+/** A SquallError in the API's JSON shape, with its status and headers. */
+function errorResponse(c: Context<AppEnv>, err: SquallError): Response {
+  const headers: Record<string, string> = { [HEADER.errorCode]: err.code };
+  if (err.retryAfterS !== undefined) headers['retry-after'] = String(err.retryAfterS);
+  if (err.code === 'deleted' && typeof err.details.version === 'number') headers[HEADER.version] = String(err.details.version);
+  if (c.req.method === 'HEAD') return c.body(null, err.status as 404, headers);
+  return c.json(err.toBody(), err.status as 400, headers);
 }
 
 /** The methods an Allow header can list, in the order it lists them. */

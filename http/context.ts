@@ -25,12 +25,15 @@ export type AppEnv = { Bindings: HttpBindings };
  */
 export function requestPath(c: Context<AppEnv>): string {
   let target = c.env.incoming.url ?? '/';
-  if (!target.startsWith('/')) {
+  if (target.charCodeAt(0) !== 0x2f) {
     // absolute form (`PUT http://host/v1/...`): the path starts at the first '/' after the authority
     const slash = target.indexOf('/', target.indexOf('//') + 2);
     target = slash < 0 ? '/' : target.slice(slash);
   }
-  const end = target.search(/[?#]/);
+  // (indexOf, not a regex: this runs for every request)
+  let end = target.indexOf('?');
+  const hash = target.indexOf('#');
+  if (hash >= 0 && (end < 0 || hash < end)) end = hash;
   return end < 0 ? target : target.slice(0, end);
 }
 
@@ -53,14 +56,14 @@ export function pathAfter(c: Context<AppEnv>, prefix: string, what: 'key' | 'poo
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?=\/|$)/i;
 
 /**
- * 400 bad_key for a request path with a '.' or '..' segment, before routing: the router sees the
- * normalized path, so `/v1/objects/../pools/zz` would otherwise reach the pool routes. No key or pool
- * path has such a segment (API.md), and no other route does either.
+ * The 400 bad_key for a request path with a '.' or '..' segment (null for any other path), checked before
+ * routing: the router sees the normalized path, so `/v1/objects/../pools/zz` would otherwise reach the pool
+ * routes. No key or pool path has such a segment (API.md), and no other route does either.
  */
-export function refuseDotSegments(c: Context<AppEnv>): void {
-  const path = requestPath(c);
+export function dotSegmentError(path: string): SquallError | null {
+  if (path.indexOf('.') < 0 && path.indexOf('%2') < 0) return null; // the usual path: no regex
   const m = DOT_SEGMENT.exec(path);
-  if (!m) return;
+  if (!m) return null;
   const segment = m[0].replace(/^\//, '');
-  throw new SquallError('bad_key', `path '${path}' has a '${segment}' segment; keys and pool paths have no '.' or '..' segment`, { path });
+  return new SquallError('bad_key', `path '${path}' has a '${segment}' segment; keys and pool paths have no '.' or '..' segment`, { path });
 }
