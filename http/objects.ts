@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { SquallError } from '../src/api/errors.js';
 import { HEADER, type Durability } from '../src/api/types.js';
+import { assertRequestId } from '../src/api/keys.js';
 import type { ReadOptions, WriteOptions } from '../src/store/index.js';
 import { readBody } from './body.js';
 import { pathAfter, type AppEnv, type HttpContext } from './context.js';
@@ -112,15 +113,8 @@ export function writeOptions(headers: Record<string, string | string[] | undefin
   }
   const requestId = header(headers, HEADER.requestId);
   if (requestId !== undefined) {
-    checkRequestId(requestId, requestIdBytesMax);
+    assertRequestId(requestId, requestIdBytesMax);
     o.requestId = requestId;
   }
   return o;
-}
-
-/** The one rule for a Squall-Request-Id, on single requests and batches alike (the store checks it again). */
-function checkRequestId(requestId: string, bytesMax: number): void {
-  if (requestId.length === 0 || Buffer.byteLength(requestId) > bytesMax) {
-    throw new SquallError('bad_parameter', `request id must be 1 to ${bytesMax} bytes`, { header: 'Squall-Request-Id', limit_bytes: bytesMax });
-  }
 }

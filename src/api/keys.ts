@@ -46,6 +46,13 @@ export function assertPoolPath(path: string): void {
   if (problem) throw new SquallError('bad_key', problem, { pool: path });
 }
 
+/** Throws 400 bad_parameter unless a Squall-Request-Id is 1 to `bytesMax` bytes (the one rule, at every layer). */
+export function assertRequestId(requestId: string, bytesMax: number): void {
+  if (requestId.length === 0 || Buffer.byteLength(requestId) > bytesMax) {
+    throw new SquallError('bad_parameter', `request id must be 1 to ${bytesMax} bytes`, { header: 'Squall-Request-Id', limit_bytes: bytesMax });
+  }
+}
+
 /** The directory of a key: everything before its last '/'. */
 export function keyDirectory(key: string): string {
   return key.slice(0, key.lastIndexOf('/'));

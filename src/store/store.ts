@@ -1,5 +1,5 @@
 import { SquallError } from '../api/errors.js';
-import { assertKey, assertPoolPath } from '../api/keys.js';
+import { assertKey, assertPoolPath, assertRequestId } from '../api/keys.js';
 import { checkAffinity, shardOf } from '../api/shard-hash.js';
 import type { BatchResult, Durability, HistoryEntry, KeyEntry, PoolSpec, PoolType, WriteResult } from '../api/types.js';
 import { fail } from '../assert.js';
@@ -406,9 +406,7 @@ export class Store {
   }
 
   #checkRequestId(requestId: string | undefined): void {
-    if (requestId !== undefined && (requestId.length === 0 || Buffer.byteLength(requestId) > this.limits.requestIdBytesMax)) {
-      throw new SquallError('bad_parameter', `request id must be 1 to ${this.limits.requestIdBytesMax} bytes`);
-    }
+    if (requestId !== undefined) assertRequestId(requestId, this.limits.requestIdBytesMax);
   }
 
   // ---- reads ----
