@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SquallError } from '../src/api/errors.js';
 
 /**
@@ -16,8 +16,27 @@ export function declaredLength(incoming: IncomingMessage, limitBytes: number, wh
   return n;
 }
 
+/**
+ * Requests that asked for an interim `100 Continue` (Expect: 100-continue), held back until their body is
+ * wanted: the server's checkContinue listener (src/node/http-server.ts) records them instead of letting Node
+ * answer 100 at once, so a client told 413 (or 404...) never sends a body that would be thrown away.
+ */
+const continueHeld = new WeakMap<IncomingMessage, ServerResponse>();
+
+export function holdContinue(incoming: IncomingMessage, outgoing: ServerResponse): void {
+  continueHeld.set(incoming, outgoing);
+}
+
+function sendContinue(incoming: IncomingMessage): void {
+  const outgoing = continueHeld.get(incoming);
+  if (outgoing === undefined) return;
+  continueHeld.delete(incoming);
+  if (!outgoing.headersSent) outgoing.writeContinue();
+}
+
 export function readBody(incoming: IncomingMessage, limitBytes: number, what: string): Promise<Buffer> {
   const declared = declaredLength(incoming, limitBytes, what);
+  sendContinue(incoming); // the declared size passed: the client may send the body now
   if (declared === 0) return Promise.resolve(EMPTY);
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -1,7 +1,8 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { ClusterInfo } from '../api/types.js';
 import { createApp } from '../../http/app.js';
+import { holdContinue } from '../../http/body.js';
 import { Metrics } from '../../http/metrics.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/index.js';
@@ -32,6 +33,11 @@ export async function serveHttp(
   server.headersTimeout = http.headersTimeoutMs;
   server.requestTimeout = http.requestTimeoutMs;
   if (http.connectionsMax > 0) server.maxConnections = http.connectionsMax;
+  // Expect: 100-continue is answered when the route reads the body after checking its size, not at once
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    holdContinue(req, res);
+    server.emit('request', req, res);
+  });
   const bound = await listen(server, port, host);
   url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
   return {

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { request } from 'undici';
@@ -14,6 +15,28 @@ async function code(p: Promise<unknown>): Promise<string> {
     if (isSquallError(e)) return (e as SquallError).code;
     throw e;
   }
+}
+
+/** A PUT with Expect: 100-continue that sends its body only if the server asks for it (bounded: 10 s). */
+function expectContinue(url: string, length: number): Promise<{ continued: boolean; status: number | undefined }> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const req = httpRequest(url, { method: 'PUT', headers: { expect: '100-continue', 'content-length': String(length) }, timeout: 10_000 });
+    req.on('continue', () => {
+      continued = true;
+      req.end(Buffer.alloc(length, 1));
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => {
+        req.destroy();
+        resolve({ continued, status: res.statusCode });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer in 10 s')));
+    req.on('error', reject); // after the answer, a no-op
+    req.flushHeaders();
+  });
 }
 
 t.test('pools: create (201), identical (200), get, list, keys, delete', async (t) => {
@@ -257,6 +280,12 @@ t.test('every error code a single node can give, from a bad input that triggers 
   });
   t.equal(chunked.statusCode, 413, 'chunked upload over the limit: 413');
   t.equal(((await chunked.body.json()) as { error: { code: string } }).error.code, 'too_large');
+  // Expect: 100-continue: an oversized value is refused before the client sends it; an allowed one is asked for
+  const refused = await expectContinue(u + '/v1/objects/e/big', 2048);
+  t.same(refused, { continued: false, status: 413 }, 'no 100 Continue for a value over the limit, 413 at once');
+  const accepted = await expectContinue(u + '/v1/objects/e/small', 512);
+  t.same(accepted, { continued: true, status: 200 }, '100 Continue, then the value is stored');
+  t.equal((await client.get('/e/small')).value.length, 512);
   await expect('batch over the limit', raw(u, 'POST', '/v1/batch', JSON.stringify({ ops: [{ op: 'put', key: '/e/k', value: Buffer.alloc(4000).toString('base64') }] }), { 'content-type': 'application/json' }), 413, 'too_large');
   t.equal(await code(client.get('/e/missing')), 'not_found', 'still serving after all that');
   // 425
