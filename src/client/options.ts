@@ -76,7 +76,7 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Check keys and pool paths locally (same rules and error as the server) before sending: true or false. Default true. */
   validateKeys?: boolean;
-  /** Consecutive failed (re)connections of one watch before it gives up; progress resets the count. Default 10. */
+  /** Consecutive failed reconnections of a watch whose stream opened before it gives up; progress resets the count. (A watch that never opened gives up after retryAttemptsMax, like a request.) Default 10. */
   watchReconnectsMax?: number;
   /** Wait before a watch reconnects (unless the server sent `retry:`); doubles per failure, capped at retryDelayMsMax. Default 250. */
   watchReconnectDelayMs?: number;

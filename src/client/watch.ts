@@ -101,7 +101,9 @@ function watchErrorOf(data: string): SquallError {
 /**
  * GET /v1/watch as an async iterator. A dropped connection (network error, stream end, 503 with Retry-After,
  * an `event: error` of a 503 kind such as a watcher that fell behind) is reopened with Last-Event-ID set to the last event seen, so no change is lost or repeated across a drop;
- * after watchReconnectsMax failures in a row with no event in between it throws `unavailable`. Each watch has
+ * after watchReconnectsMax failures in a row with no event in between it throws `unavailable`. A watch whose
+ * stream never opened (no node reachable, a wrong URL) gives up like a request does instead: after
+ * retryAttemptsMax attempts with the request back-off, so a mistake is reported in about a second. Each watch has
  * its own connection so a long stream never holds a connection of the request pool. A watch is not key-bound:
  * it goes to any live member (the router's choice), and a reconnection after a failure to another one.
  * The watch is one of `watches` while it runs, so that closing the client ends it (OpenWatches.close).
@@ -149,6 +151,7 @@ export async function* watchChanges(
   });
   let lastId = opts.lastEventId;
   let failures = 0;
+  let opened = false; // a stream was open once (a 200 answer): from then on, reconnections are patient
   try {
     for (;;) {
       if (signal.aborted) return;
@@ -166,6 +169,7 @@ export async function* watchChanges(
           lastProblem = `${error.code}: ${error.message}`;
           retryAfterMs = error.retryAfterS * 1000;
         } else {
+          opened = true;
           parser.reset();
           pending.length = 0;
           const decoder = new TextDecoder();
@@ -198,17 +202,25 @@ export async function* watchChanges(
       }
       failed = target;
       failures++;
-      if (failures > options.watchReconnectsMax) {
-        throw new SquallError(
-          'unavailable',
-          `watch of '${prefix}' at ${(target as Endpoint | null)?.origin ?? options.origin} lost its stream ${failures} times in a row without an event (last: ${lastProblem})`,
-          { url: (target as Endpoint | null)?.origin ?? options.origin, prefix, last_event_id: lastId ?? null, attempts: failures },
-        );
+      const url = (target as Endpoint | null)?.origin ?? options.origin;
+      if (!opened && failures >= options.retryAttemptsMax) {
+        throw new SquallError('unavailable', `watch of '${prefix}' could not be opened at ${url}: ${failures} attempts (last: ${lastProblem})`, {
+          url,
+          prefix,
+          last_event_id: lastId ?? null,
+          attempts: failures,
+        });
       }
-      const delayMs = Math.min(
-        retryAfterMs ?? serverRetryMs ?? Math.min(options.watchReconnectDelayMs * 2 ** (failures - 1), options.retryDelayMsMax),
-        options.retryTimeoutMs,
-      );
+      if (failures > options.watchReconnectsMax) {
+        throw new SquallError('unavailable', `watch of '${prefix}' at ${url} lost its stream ${failures} times in a row without an event (last: ${lastProblem})`, {
+          url,
+          prefix,
+          last_event_id: lastId ?? null,
+          attempts: failures,
+        });
+      }
+      const backOffMs = opened ? options.watchReconnectDelayMs : options.retryDelayMs;
+      const delayMs = Math.min(retryAfterMs ?? serverRetryMs ?? Math.min(backOffMs * 2 ** (failures - 1), options.retryDelayMsMax), options.retryTimeoutMs);
       try {
         await sleep(delayMs, undefined, { signal });
       } catch (e) {

@@ -85,6 +85,24 @@ t.test('reconnections are bounded: a node that keeps failing ends the watch with
   t.equal(fake.requestsTo('GET', '/v1/watch').length, 4, 'first try + 3 reconnections');
 });
 
+t.test('a watch that never opened gives up like a request (retryAttemptsMax); one that opened is patient (watchReconnectsMax)', async (t) => {
+  const options = { retryAttemptsMax: 2, retryDelayMs: 1, watchReconnectsMax: 4, watchReconnectDelayMs: 1 };
+  const first = await withPool(t, options);
+  first.fake.fault({ kind: 'reset', match: /^\/v1\/watch/, times: 1000 });
+  const never = await take(first.client.watch('/p/'), 1).catch((e: unknown) => e);
+  t.match(never, { code: 'unavailable', message: /could not be opened/, details: { attempts: 2, prefix: '/p/' } });
+  t.equal(first.fake.requestsTo('GET', '/v1/watch').length, 2, 'first try + 1 retry, as a request');
+
+  const { client, fake } = await withPool(t, options, { watchDropAfter: 1 });
+  const w = await client.put('/p/k', 'v');
+  const it = client.watch('/p/', { fromVersion: w.version });
+  t.equal((await it.next()).value?.version, w.version, 'the stream opened (and is cut after this event)');
+  fake.fault({ kind: 'reset', match: /^\/v1\/watch/, times: 1000 });
+  const lost = await within(it.next(), 10_000).catch((e: unknown) => e);
+  t.match(lost, { code: 'unavailable', message: /lost its stream/, details: { attempts: 5 } });
+  t.equal(fake.requestsTo('GET', '/v1/watch').length, 1 + 4, 'after the stream opened: 4 reconnections, more than retryAttemptsMax');
+});
+
 t.test('a 503 with Retry-After is waited out; another error ends the watch at once', async (t) => {
   const { client, fake } = await withPool(t);
   const w = await client.put('/p/k', 'v');
