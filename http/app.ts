@@ -46,7 +46,8 @@ export function createApp(ctx: HttpContext): Hono<AppEnv> {
   app.get('/v1/cluster', (c) => c.json(ctx.cluster()));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
-    const closed = ctx.gate?.() ?? (ctx.store.ready ? null : new SquallError('unavailable', 'the node is not ready: a shard failed or it is shutting down', {}, 5));
+    const why = ctx.store.notReady;
+    const closed = ctx.gate?.() ?? (why === null ? null : new SquallError('unavailable', `the node is not ready: ${why}`, {}, 5));
     if (!closed) return c.json({ status: 'ready' });
     throw closed;
   });

@@ -114,6 +114,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<RunningNo
       },
     });
     const openedMember = member;
+    openedStorage.onFailure((e) => {
+      logger.error({ err: e, dataDir: config.dataDir }, 'storage failed: this member stops (as a crash) so the others go on without it; restart it once the disk is fixed');
+      openedMember.crash(e);
+    });
     const remote = new P2PRemote(openedMember, groupConfig.p2pTimeoutMs, logger);
     store = new Store({
       nodeId: o.id,

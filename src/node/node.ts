@@ -61,6 +61,9 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     const view = await storage.nextView();
     const log = logger.child({ view });
     const openedStorage = storage;
+    openedStorage.onFailure((e) => {
+      log.error({ err: e, dataDir: config.dataDir }, 'storage failed: writes are refused until the node is restarted with the disk fixed; reads go on');
+    });
     store = new Store({
       nodeId: config.nodeId,
       layout: config.layout,

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
 
@@ -17,6 +18,7 @@ import { assert } from '../assert.js';
  * (durable) or committed (visible), transactions are released in order; positions grow.
  */
 const REMOVE = Symbol('remove');
+const ignore = (): void => undefined;
 /** Any of the environment's databases, as the stage sees it. */
 export type StagedDb = Database<unknown, Key>;
 type StagedWrite = [db: StagedDb, key: Key, value: unknown];
@@ -50,11 +52,21 @@ export class GroupCommit {
   #writing = false;
   #scheduled = false;
   #failed: Error | null = null;
+  readonly #failureListeners: ((e: StorageError) => void)[] = [];
 
   constructor(root: RootDatabase, commitWritesMax: number) {
     assert(commitWritesMax >= 1, 'commitWritesMax must be ≥ 1');
     this.#root = root;
     this.#commitWritesMax = commitWritesMax;
+  }
+
+  /**
+   * Called once when a transaction fails (disk full, I/O error): from then on every staged write and
+   * every wait fails with the same StorageError. The node decides what that means (a cluster member stops).
+   */
+  onFailure(listener: (e: StorageError) => void): void {
+    if (this.#failed instanceof StorageError) listener(this.#failed);
+    else this.#failureListeners.push(listener);
   }
 
   get stagedWrites(): number {
@@ -116,10 +128,24 @@ export class GroupCommit {
     const txn: Txn = { upTo: this.#position - this.#staged.length, flushed: false };
     this.#unsynced.push(txn);
     // everything below is one LMDB transaction: lmdb-js batches the writes of one turn
+    let handled: unknown = null;
     for (const [db, key, value] of batch) {
-      if (value === REMOVE) db.remove(key);
-      else db.put(key, value);
+      const written: unknown = value === REMOVE ? db.remove(key) : db.put(key, value);
+      // the writes of one lmdb-js batch share a promise that rejects, too, when the commit fails: the
+      // failure is taken from `committed` below, so mark it handled (once per distinct promise)
+      if (written !== handled && written instanceof Promise) {
+        handled = written;
+        written.catch(ignore);
+      }
     }
+    // Watched from the next immediate: lmdb-js creates the batch's commit promise in a task it queued at the
+    // first write above (immediates run in order), and `committed` follows that promise only once it exists;
+    // watched now, a failed commit would leave that promise rejected with no handler (the process would end).
+    // The commit itself completes in a later turn, so nothing is missed.
+    setImmediate(() => this.#watch(txn));
+  }
+
+  #watch(txn: Txn): void {
     Promise.resolve(this.#root.committed).then(
       () => {
         this.#writing = false;
@@ -161,8 +187,37 @@ export class GroupCommit {
 
   #fail(e: Error): void {
     if (this.#failed) return;
-    this.#failed = e;
+    // lmdb-js rejects a failed commit with a generic error whose cause is a second, rejected promise
+    // (commitError): take the cause from it (and handle it: left alone it ends the process).
+    const causePromise = (e as { commitError?: unknown }).commitError;
+    const placeholder = new StorageError(e);
+    this.#failed = placeholder;
     this.#writing = false;
-    for (const w of [...this.#durableWaiters.splice(0), ...this.#committedWaiters.splice(0)]) w.reject(e);
+    const settle = (cause: unknown): void => {
+      const error = cause instanceof Error && cause !== e ? new StorageError(cause) : placeholder;
+      this.#failed = error;
+      for (const w of [...this.#durableWaiters.splice(0), ...this.#committedWaiters.splice(0)]) w.reject(error);
+      for (const l of this.#failureListeners.splice(0)) l(error);
+    };
+    if (causePromise instanceof Promise) causePromise.then(() => settle(e), settle);
+    else settle(e);
   }
+}
+
+/** A write to the node's storage failed: the message says why (errno name when there is one). */
+export class StorageError extends Error {
+  readonly code: string | undefined;
+  constructor(cause: Error) {
+    const errno = (cause as { code?: unknown }).code;
+    const code = typeof errno === 'string' ? errno : typeof errno === 'number' ? errnoName(errno) : undefined;
+    super(`storage write failed: ${cause.message}${code !== undefined && !cause.message.includes(code) ? ` (${code})` : ''}`, { cause });
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}
+
+/** The symbolic name of a positive errno (lmdb-js reports numbers), or `errno N`. */
+function errnoName(n: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === n) return name;
+  return `errno ${n}`;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { assert } from '../assert.js';
-import { GroupCommit, type StagedDb } from './group-commit.js';
+import { GroupCommit, StorageError, type StagedDb } from './group-commit.js';
 import { ShardEndMarker, type ShardEnd } from './shard-end.js';
 import { ShardLog } from './shard-log.js';
 
@@ -53,6 +53,11 @@ export class NodeStorage {
     return log;
   }
 
+  /** Called once if a write to the environment fails (disk full, I/O error); every later write fails too. */
+  onFailure(listener: (e: StorageError) => void): void {
+    this.commits.onFailure(listener);
+  }
+
   /** Resolves when every write staged or made so far is committed and synced to disk. */
   durable(): Promise<unknown> {
     return this.commits.durable();
@@ -94,7 +99,10 @@ export class NodeStorage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.durable();
+    // after a failed write nothing more reaches the disk (the failure was reported when it happened): just close
+    await this.durable().catch((e: unknown) => {
+      if (!(e instanceof StorageError)) throw e;
+    });
     await this.root.close();
   }
 }

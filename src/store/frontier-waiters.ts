@@ -24,6 +24,7 @@ export class VersionWaiters {
   readonly #max: number;
   /** Ascending by version. */
   #queue: Array<Deadline & { version: number }> = [];
+  #failed: Error | null = null;
 
   constructor(frontier: () => number, max: number) {
     this.#frontier = frontier;
@@ -36,6 +37,7 @@ export class VersionWaiters {
 
   wait(version: number, timeoutMs: number, onTimeout: () => Error): Promise<void> {
     if (this.#frontier() >= version) return Promise.resolve();
+    if (this.#failed) return Promise.reject(this.#failed);
     if (timeoutMs <= 0) return Promise.reject(onTimeout());
     if (this.#queue.length >= this.#max) return Promise.reject(overloaded(this.#max));
     return new Promise<void>((resolve, reject) => {
@@ -74,7 +76,9 @@ export class VersionWaiters {
     }
   }
 
+  /** Rejects every waiter with `e`, and every later wait the frontier does not already answer (the shard failed). */
   rejectAll(e: Error): void {
+    this.#failed = e;
     const all = this.#queue;
     this.#queue = [];
     for (const w of all) {
@@ -87,6 +91,7 @@ export class VersionWaiters {
 export class ConditionWaiters {
   readonly #waiters = new Set<Deadline & { check(): boolean; poll: NodeJS.Timeout | null }>();
   readonly #max: number;
+  #failed: Error | null = null;
 
   constructor(max: number) {
     this.#max = max;
@@ -99,6 +104,7 @@ export class ConditionWaiters {
   /** Resolves when check() holds (re-checked on notify and every pollMs), rejects with onTimeout() after timeoutMs. */
   wait(check: () => boolean, timeoutMs: number, onTimeout: () => Error, pollMs: number): Promise<void> {
     if (check()) return Promise.resolve();
+    if (this.#failed) return Promise.reject(this.#failed);
     if (timeoutMs <= 0) return Promise.reject(onTimeout());
     if (this.#waiters.size >= this.#max) return Promise.reject(overloaded(this.#max));
     return new Promise<void>((resolve, reject) => {
@@ -127,7 +133,9 @@ export class ConditionWaiters {
     for (const w of this.#waiters) if (w.check()) w.resolve();
   }
 
+  /** Rejects every waiter with `e`, and every later wait whose condition does not already hold (the shard failed). */
   rejectAll(e: Error): void {
+    this.#failed = e;
     for (const w of [...this.#waiters]) w.reject(e);
   }
 

@@ -181,6 +181,14 @@ export class GroupMember {
     this.#handler = handler;
   }
 
+  /**
+   * Stops this member after a fatal error outside the group layer (its storage failed): as a crash, so the
+   * others suspect it and install a view without it; events.fatal reports it.
+   */
+  crash(error: Error): void {
+    this.#fatal(error);
+  }
+
   /** Leave the group on purpose (the others install a view without this member). */
   leave(): void {
     this.#core?.leave();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import t from 'tap';
-import { GroupCommit, type StagedDb } from '../../src/persist/group-commit.js';
+import { GroupCommit, StorageError, type StagedDb } from '../../src/persist/group-commit.js';
 
 /**
  * A stand-in for lmdb-js's root: writes land in `written` in call order, each turn's writes form one
@@ -11,8 +11,10 @@ import { GroupCommit, type StagedDb } from '../../src/persist/group-commit.js';
  */
 class FakeRoot {
   readonly written: Array<[string, unknown]> = [];
-  readonly txns: Array<{ writes: number; commit(): void; sync(): void }> = [];
+  readonly txns: Array<{ writes: number; commit(): void; sync(): void; fail(e: Error): void }> = [];
   #open: { committed: Promise<void>; flushed: Promise<void> } | null = null;
+  /** The newest transaction: `committed` and `flushed` follow it until the next one starts, as in lmdb-js. */
+  #last: { committed: Promise<void>; flushed: Promise<void> } | null = null;
 
   db(name: string): StagedDb {
     const write = (key: unknown, value: unknown): void => {
@@ -27,24 +29,27 @@ class FakeRoot {
     if (this.#open) return;
     let commit!: () => void;
     let sync!: () => void;
-    const committed = new Promise<void>((r) => (commit = r));
-    const flushed = new Promise<void>((r) => (sync = r));
+    let failCommit!: (e: Error) => void;
+    let failSync!: (e: Error) => void;
+    const committed = new Promise<void>((r, reject) => ((commit = r), (failCommit = reject)));
+    const flushed = new Promise<void>((r, reject) => ((sync = r), (failSync = reject)));
     const open = { committed, flushed };
     this.#open = open;
+    this.#last = open;
     // a committed transaction takes no more writes
     const close = (): void => {
       if (this.#open === open) this.#open = null;
     };
-    this.txns.push({ writes: 0, commit: () => (close(), commit()), sync });
+    this.txns.push({ writes: 0, commit: () => (close(), commit()), sync, fail: (e) => (close(), failCommit(e), failSync(e)) });
     setImmediate(() => (this.#open = null)); // lmdb-js closes a turn's batch after the turn
   }
 
   get committed(): Promise<void> {
-    return this.#open?.committed ?? Promise.resolve();
+    return this.#last?.committed ?? Promise.resolve();
   }
 
   get flushed(): Promise<void> {
-    return this.#open?.flushed ?? Promise.resolve();
+    return this.#last?.flushed ?? Promise.resolve();
   }
 }
 
@@ -143,4 +148,37 @@ t.test('on real LMDB: interleaved puts and removes across turns end as staged, a
   await Promise.all(waits);
   t.equal(gc.stagedWrites, 0, 'nothing left staged');
   for (let k = 0; k < 17; k++) t.equal((db as unknown as { get(k: string): unknown }).get(`k${k}`), expected.get(`k${k}`), `k${k}`);
+});
+
+t.test('a failed commit: every waiter and every later wait fails with the cause, onFailure once, nothing unhandled', async (t) => {
+  const root = new FakeRoot();
+  const gc = new GroupCommit(root as unknown as RootDatabase, 1000);
+  const db = root.db('d');
+  const failures: StorageError[] = [];
+  gc.onFailure((e) => failures.push(e));
+  gc.put(db, 'a', 1);
+  const waiting = gc.durable();
+  const committing = gc.committed();
+  await turn();
+  await turn(); // the transaction is written and watched (a commit never completes sooner)
+  // as lmdb-js reports it: a generic error, the cause in a second rejected promise (errno 28: ENOSPC)
+  const cause = Object.assign(new Error('No space left on device'), { code: 28 });
+  const commitError = Promise.reject(cause);
+  root.txns[0]!.fail(Object.assign(new Error('Commit failed (see commitError for details)'), { commitError }));
+  const [durable, committed] = await Promise.allSettled([waiting, committing]);
+  t.equal(durable.status, 'rejected');
+  t.equal(committed.status, 'rejected');
+  const e = (durable as PromiseRejectedResult).reason as StorageError;
+  t.ok(e instanceof StorageError);
+  t.equal(e.message, 'storage write failed: No space left on device (ENOSPC)', 'the cause, with its errno name');
+  t.equal(e.code, 'ENOSPC');
+  t.equal((committed as PromiseRejectedResult).reason, e, 'one error for every waiter');
+  await turn();
+  t.same(failures, [e], 'onFailure called once, with that error');
+  gc.put(db, 'b', 2);
+  await t.rejects(gc.durable(), e, 'a later wait fails at once with the same error');
+  let late: StorageError | null = null;
+  gc.onFailure((x) => (late = x));
+  t.equal(late, e, 'a listener added after the failure hears of it at once');
+  t.equal(root.txns.length, 1, 'no transaction after the failure');
 });
