@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../src/store/index.js';
 
@@ -19,9 +20,12 @@ export class Metrics {
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly latency: Histogram<'route'>;
   readonly #writeStages: Histogram<'stage' | 'durability'>;
+  /** Event-loop delay for the dashboard (its own histogram: the default metrics reset theirs at each scrape). */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(store: Store) {
     collectDefaultMetrics({ register: this.registry, prefix: 'squall_' });
+    this.#loopDelay.enable();
     this.requests = new Counter({
       name: 'squall_http_requests_total',
       help: 'HTTP requests by method, route and status',
@@ -93,10 +97,13 @@ export class Metrics {
   /** The figures the dashboard shows, read from the registry (cumulative since the process started). */
   async snapshot(): Promise<MetricsSnapshot> {
     const out: MetricsSnapshot = { at_ms: Date.now(), cpu_seconds: 0, resident_bytes: 0, event_loop_lag_p99_s: 0, requests: {}, write_stages: {} };
-    const single = async (name: string): Promise<number> => (await this.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
-    out.cpu_seconds = await single('squall_process_cpu_seconds_total');
-    out.resident_bytes = await single('squall_process_resident_memory_bytes');
-    out.event_loop_lag_p99_s = await single('squall_nodejs_eventloop_lag_p99_seconds');
+    // read from the process, not from the default metrics: prom-client updates those only when /metrics is scraped
+    const cpu = process.cpuUsage();
+    out.cpu_seconds = (cpu.user + cpu.system) / 1e6;
+    out.resident_bytes = process.memoryUsage.rss();
+    // p99 since the previous snapshot (the dashboard asks every few seconds)
+    out.event_loop_lag_p99_s = this.#loopDelay.count > 0 ? this.#loopDelay.percentile(99) / 1e9 : 0;
+    this.#loopDelay.reset();
     const route = (r: string): MetricsSnapshot['requests'][string] => (out.requests[r] ??= { count: 0, client_errors: 0, server_errors: 0, seconds_sum: 0 });
     for (const v of (await this.requests.get()).values) {
       const r = route(String(v.labels.route));

@@ -435,7 +435,7 @@ export function mount(doc, win = doc.defaultView) {
         term('content type', head.headers.get('content-type') ?? '—');
         term('size', formatBytes(size));
         const previous = head.headers.get('squall-previous-version-by-key');
-        if (previous !== null) term('previous version', previous);
+        if (previous !== null) term('previous version', previous === 'null' ? 'none (the key\'s first version)' : describeVersion(Number(previous)));
         const versionUrl = url(`/v1/objects${encodePath(key)}?version=${version}`);
         download.href = versionUrl;
         download.hidden = false;

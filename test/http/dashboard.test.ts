@@ -119,6 +119,7 @@ t.test('cluster, pools, keys now and as of a time, values (text and binary), his
   clickRow(w, 'key-list', '/photos/cat.txt');
   await until('the value of cat.txt', () => text(w, 'object-value') === 'purr');
   t.match(text(w, 'object-meta'), /text\/plain/);
+  t.match(text(w, 'object-meta'), new RegExp(`previous version${w1.version} \\(view`), 'the previous version, described');
   t.equal(w.location.hash, '#/photos/cat.txt', 'the address names the key shown');
   await until('the history of cat.txt', () => rows(w, 'history').length === 2);
   t.same(
@@ -127,6 +128,7 @@ t.test('cluster, pools, keys now and as of a time, values (text and binary), his
   );
   clickRow(w, 'history', String(w1.version));
   await until('version 1 of cat.txt', () => text(w, 'object-value') === 'meow');
+  t.match(text(w, 'object-meta'), /previous versionnone \(the key's first version\)/, "a key's first version has none");
 
   // binary values are shown in hex
   clickRow(w, 'key-list', '/photos/bin.dat');
@@ -157,6 +159,12 @@ t.test('this member: request rates, latencies and write stages between two refre
   const snap = await raw(node.url, 'GET', '/dashboard/metrics.json');
   t.equal(snap.status, 200);
   t.match(snap.json, { at_ms: Number, cpu_seconds: Number, resident_bytes: Number, requests: { pools: { count: Number } } });
+  // read from the process itself: right without any /metrics scrape (prom-client's defaults move only when scraped)
+  t.ok((snap.json.cpu_seconds as number) > 0, `CPU time without a scrape (${String(snap.json.cpu_seconds)} s)`);
+  t.ok((snap.json.resident_bytes as number) > 0, 'resident size without a scrape');
+  for (let i = 0; i < 3; i++) await client.put('/m/busy', 'x'.repeat(1000));
+  const later = await raw(node.url, 'GET', '/dashboard/metrics.json');
+  t.ok((later.json.cpu_seconds as number) > (snap.json.cpu_seconds as number), 'CPU time moves between two snapshots');
   const w = await openDashboard(t, node.url);
   const page = (w as unknown as { squallDashboard: { refresh(): Promise<void>; stop(): void } }).squallDashboard;
   page.stop(); // no timer refresh in between: the two below bracket the requests
