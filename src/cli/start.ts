@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { portArg } from './args.js';
+import { portArg, UsageError } from './args.js';
 import type { CliContext } from './context.js';
 import * as fmt from './format.js';
 
@@ -23,6 +23,9 @@ export function registerStartCommand(program: Command, ctx: CliContext): void {
     })
     .addHelpText('after', fmt.examples(['squall start', 'squall start --data /var/lib/squall --port 9090', 'squall start --config cluster.json --id 2 --data ./data/node-2']))
     .action(async (o: { data: string; port: number; host: string; config?: string; id?: number }, cmd: Command) => {
+      if (o.id !== undefined && o.config === undefined) {
+        throw new UsageError('--id names a member of a cluster: give its cluster file with --config (without one, squall start runs a single node)');
+      }
       // Loaded here so that client commands do not load the server.
       const { startNode } = await import('../node/index.js');
       // Flags given on the command line override the config file; their defaults do not (they equal the file's).

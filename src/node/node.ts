@@ -45,6 +45,9 @@ export async function startNode(options: StartOptions = {}): Promise<RunningNode
     if (options.id === undefined) throw new Error(`${options.configFile} is a cluster file: pass --id with this member's id`);
     return startClusterNode({ ...options, id: options.id, cluster: fromFile, source: options.configFile! });
   }
+  if (options.id !== undefined) {
+    throw new Error(`an id (${options.id}) names a member of a cluster, but ${options.configFile ?? 'no configuration file'} is not a cluster file (it has no members)`);
+  }
   const merged: Record<string, unknown> = { ...(fromFile as Record<string, unknown>), ...(options.config ?? {}) };
   if (options.dataDir !== undefined) merged.dataDir = options.dataDir;
   if (options.port !== undefined) merged.port = options.port;

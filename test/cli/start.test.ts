@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { SquallClient } from '../../src/client/index.js';
+import { runCli } from '../fixtures/run-cli.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** Bounds on the node's start and stop, so a hung node fails the test instead of hanging it. */
@@ -52,4 +53,18 @@ t.test('squall start serves on the port it prints, and stops cleanly on SIGTERM 
     clearTimeout(timer);
     t.equal(code, 0, `${signal}: exit 0 after a clean stop; stderr: ${stderr}`);
   }
+});
+
+t.test('--id without a cluster file is a usage error, not a single node that ignores it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-start-id-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const noConfig = await runCli(['start', '--id', '3', '--port', '0', '--data', join(dir, 'a')]);
+  t.equal(noConfig.code, 2, 'exit 2');
+  t.match(noConfig.stderr, /--id names a member of a cluster: give its cluster file with --config/);
+  const nodeFile = join(dir, 'node.json');
+  writeFileSync(nodeFile, JSON.stringify({ port: 0 }));
+  const notCluster = await runCli(['start', '--config', nodeFile, '--id', '3', '--data', join(dir, 'b')]);
+  t.equal(notCluster.code, 1);
+  t.match(notCluster.stderr, /an id \(3\) names a member of a cluster, but .*node\.json is not a cluster file/);
+  t.notOk(existsSync(join(dir, 'a')) || existsSync(join(dir, 'b')), 'no data directory made');
 });
