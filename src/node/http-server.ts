@@ -56,7 +56,10 @@ export async function serveHttp(
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => {
-      reject(e.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use: pass another --port (0 picks a free one)`) : e);
+      if (e.code === 'EADDRINUSE') reject(new Error(`port ${port} on ${host} is in use: pass another --port (0 picks a free one)`));
+      else if (e.code === 'ENOTFOUND' || e.code === 'EADDRNOTAVAIL' || e.code === 'EAI_AGAIN') {
+        reject(new Error(`cannot listen on host '${host}' (${e.code}): give --host an address of this machine, e.g. 127.0.0.1 or 0.0.0.0`));
+      } else reject(e);
     };
     server.once('error', onError);
     server.listen(port, host, () => {

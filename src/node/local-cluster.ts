@@ -130,7 +130,7 @@ export class LocalCluster {
       if (o.httpPort !== undefined && o.httpPort !== 0) {
         httpPort = o.httpPort + id - 1;
         if (httpPort > 65_535) throw new LocalClusterOptionsError(`HTTP ports from ${o.httpPort} for ${o.nodes} nodes go past 65535`);
-        if (!(await portFree(httpPort, host))) throw new Error(`port ${httpPort} on ${host} is in use (choose another first HTTP port)`);
+        if (!(await portFree(httpPort, host))) throw new Error(`port ${httpPort} on ${host} is in use: pass another --port (member N listens on port + N - 1; 0 picks free ports)`);
       }
       members.push({ id, host, port: free[2 * id - 2]!, httpPort });
     }

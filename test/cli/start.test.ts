@@ -68,3 +68,12 @@ t.test('--id without a cluster file is a usage error, not a single node that ign
   t.match(notCluster.stderr, /an id \(3\) names a member of a cluster, but .*node\.json is not a cluster file/);
   t.notOk(existsSync(join(dir, 'a')) || existsSync(join(dir, 'b')), 'no data directory made');
 });
+
+t.test('a --host that is not an address of this machine: a clear error', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'squall-start-host-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // 192.0.2.0/24 is TEST-NET-1: never an address of this machine
+  const r = await runCli(['start', '--host', '192.0.2.7', '--port', '0', '--data', join(dir, 'd')]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /cannot listen on host '192\.0\.2\.7' \(EADDRNOTAVAIL\): give --host an address of this machine/);
+});
