@@ -673,7 +673,13 @@ export class GroupCore {
     a.wanted.delete(job.shard);
     this.#emptied.delete(name);
     const mc = a.shards.get(job.shard);
-    if (mc?.awaitingState) mc.releaseHeld(job.toVersion, job.lastPayload, job.lastTimestampUs);
+    if (mc?.awaitingState) {
+      mc.releaseHeld(job.toVersion, job.lastPayload, job.lastTimestampUs);
+      // install() resolves once a chunk is durable: this copy is persisted up to toVersion now. Reported
+      // here, not left to the next delivered batch: on a quiet shard that never comes, and a view change
+      // waits for every member's persisted row to reach the shard's last payload (seen as a wedged cluster).
+      mc.persisted(job.toVersion);
+    }
     this.#incomplete.delete(name);
     this.#awaitingFrom.delete(name);
     this.#out.shardReady(job.shard);

@@ -1,0 +1,37 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { eventually, startTestCluster } from '../fixtures/cluster.js';
+
+/**
+ * A member rebuilt from an empty data directory gets every shard by state transfer; when the shards stay
+ * quiet afterwards and another member fails, the view change must still complete. (It used to wait forever
+ * for the rebuilt member's persisted row, which only a write delivered after the transfer would have moved.)
+ */
+const KEYS = 40;
+
+t.test('after a rebuild by state transfer and a quiet spell, the next failure is survived', async (t) => {
+  const { cluster, clients, dir } = await startTestCluster(t, 3, 2, 3);
+  const c1 = clients.get(1)!;
+  await c1.createPool('/e', { type: 'persistent' });
+  const written = new Map<string, number>();
+  for (let i = 0; i < KEYS; i++) written.set(`/e/k${i}`, (await c1.put(`/e/k${i}`, `v${i}`)).version);
+
+  await cluster.kill(3);
+  rmSync(join(dir, 'node-3'), { recursive: true, force: true });
+  await cluster.start(3);
+  await cluster.waitReady(60_000, [3]);
+  // every shard of member 3 (the data shards and the pool metadata shard) came by state transfer: wait until
+  // it serves them, then leave them quiet, so nothing is delivered after the transfers
+  const c3 = clients.get(3)!;
+  await eventually(() => c3.get('/e/k0', { version: written.get('/e/k0')! }), 30_000);
+  await new Promise((r) => setTimeout(r, 1500));
+
+  await cluster.kill(2);
+  const after = await eventually(() => c1.put('/e/after', 'still writable'), 45_000, 250);
+  t.ok(after.version > 0, 'a write after member 2 failed is acknowledged');
+  const info = await c1.cluster();
+  const shards = info.subgroups.find((g) => g.type === 'persistent')!.shards;
+  t.ok(shards.every((s) => !s.members.includes(2)), 'member 2 is out of every shard');
+  for (const [key, version] of written) t.equal((await eventually(() => c3.get(key, { version }))).version, version, `${key} on the rebuilt member`);
+});
