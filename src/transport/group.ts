@@ -178,6 +178,13 @@ interface ActiveView {
   loggedKey: string | null;
   logging: boolean;
   readonly shardTrimLogging: Set<number>;
+  /**
+   * A view this member formed at a fresh start (view 0 from the configuration): the members not heard from
+   * in it yet. It is announced (viewInstalled: this member serves) only once every member was heard in it, so
+   * a member whose data directory was emptied does not serve an empty state in a view the others left long
+   * ago; it finds out (nobody answers in view 0), stops and joins. null: announced.
+   */
+  unheard: Set<number> | null;
   joinersSent: string | null;
   /** This member asked to leave (it suspects itself in its row). */
   leaving: boolean;
@@ -233,6 +240,8 @@ export class GroupCore {
   #incarnation: number;
   #rejoins = 0;
   #mode: Mode = 'idle';
+  /** start('form') until its view is activated (see ActiveView.unheard). */
+  #forming = false;
   #nowUs = 0;
   readonly #hlc = new HybridClock();
   #active: ActiveView | null = null;
@@ -374,6 +383,7 @@ export class GroupCore {
       assert(this.#config.members.some((m) => m.id === this.selfId), `member ${this.selfId} is not an initial member`);
       const view = initialView(this.#config.layout.subgroups, this.#config.members);
       this.#mode = 'installing';
+      this.#forming = true;
       this.#saveView(view, () => this.#activate(view, view.shards.map(() => []), null));
     } else {
       this.#beginJoining();
@@ -457,6 +467,11 @@ export class GroupCore {
     if (vid < a.view.vid) return;
     const rank = rankOf(a.view, from);
     if (rank < 0 || rank === a.myRank || a.suspected.has(from)) return;
+    // announced before this frame is handled: nothing is delivered in a view before every member was heard
+    if (a.unheard?.delete(from) && a.unheard.size === 0) {
+      a.unheard = null;
+      this.#announce(a);
+    }
     if (kind === FrameKind.controlRow) {
       const err = a.table.apply(rank, frame);
       if (err) return this.#protocolError(a, from, err);
@@ -469,6 +484,15 @@ export class GroupCore {
     if (shardRank < 0) return this.#protocolError(a, from, `not a member of shard ${mc.name}`);
     const err = kind === FrameKind.data ? mc.onData(frame) : mc.onRow(shardRank, frame);
     if (err) this.#protocolError(a, from, `${mc.name}: ${err}`);
+  }
+
+  /** Tells the layers above that this member is in `a` (it serves its shards). */
+  #announce(a: ActiveView): void {
+    this.#log.info(
+      { members: a.view.members.map((m) => m.id), shards: [...a.shards.keys()], awaitingState: [...a.wanted.keys()] },
+      'view installed',
+    );
+    this.#out.viewInstalled({ view: a.view, myShards: [...a.shards.keys()] });
   }
 
   #bufferFuture(from: number, frame: Uint8Array): void {
@@ -998,7 +1022,13 @@ export class GroupCore {
       trimDelivered: false,
       installing: false,
       wanted: new Map(),
+      unheard: null,
     };
+    if (this.#forming) {
+      this.#forming = false;
+      const others = view.members.filter((m) => m.id !== this.selfId).map((m) => m.id);
+      if (others.length > 0) a.unheard = new Set(others);
+    }
     this.#log = this.#baseLog.child({ incarnation: this.#incarnation, view: view.vid });
     const limits = this.#config;
     const multicastOut: MulticastOutput = this.#out;
@@ -1111,11 +1141,8 @@ export class GroupCore {
     });
     this.#failRequests((to) => rankOf(view, to) < 0, 'member left the view');
     for (const mc of a.shards.values()) mc.tick(this.#nowUs);
-    this.#log.info(
-      { members: view.members.map((m) => m.id), shards: [...a.shards.keys()], awaitingState: [...a.wanted.keys()] },
-      'view installed',
-    );
-    this.#out.viewInstalled({ view, myShards: [...a.shards.keys()] });
+    if (a.unheard === null) this.#announce(a);
+    else this.#log.info({ members: view.members.map((m) => m.id) }, 'initial view formed: serving once every member is heard in it');
     // Frames that arrived early for this view.
     const future = this.#future;
     this.#future = [];

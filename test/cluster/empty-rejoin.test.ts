@@ -17,8 +17,29 @@ t.test('after a rebuild by state transfer and a quiet spell, the next failure is
   const written = new Map<string, number>();
   for (let i = 0; i < KEYS; i++) written.set(`/e/k${i}`, (await c1.put(`/e/k${i}`, `v${i}`)).version);
 
+  const realView = (await c1.cluster()).view;
   await cluster.kill(3);
   rmSync(join(dir, 'node-3'), { recursive: true, force: true });
+  // while the emptied member starts: it must not say it is ready, nor answer from its empty state, in a view
+  // of its own (it used to form view 0 from the configuration and serve "no pools" for about two seconds)
+  const url3 = cluster.members.get(3)!.url;
+  const wrong: string[] = [];
+  let polling = true;
+  const poller = (async () => {
+    for (let i = 0; polling && i < 1200; i++) {
+      const ready = await fetch(url3 + '/readyz', { signal: AbortSignal.timeout(2000) }).catch(() => null);
+      if (ready?.status === 200) {
+        const view = (await (await fetch(url3 + '/v1/cluster')).json()) as { view: number };
+        if (view.view < realView) wrong.push(`ready in view ${view.view} (the group is at ${realView} or later)`);
+      }
+      const pools = await fetch(url3 + '/v1/pools', { signal: AbortSignal.timeout(2000) }).catch(() => null);
+      if (pools?.status === 200) {
+        const list = (await pools.json()) as { pools: unknown[] };
+        if (list.pools.length === 0) wrong.push('answered an empty pool list');
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
   await cluster.start(3);
   await cluster.waitReady(60_000, [3]);
   // every shard of member 3 (the data shards and the pool metadata shard) came by state transfer: wait until
@@ -26,6 +47,9 @@ t.test('after a rebuild by state transfer and a quiet spell, the next failure is
   const c3 = clients.get(3)!;
   await eventually(() => c3.get('/e/k0', { version: written.get('/e/k0')! }), 30_000);
   await new Promise((r) => setTimeout(r, 1500));
+  polling = false;
+  await poller;
+  t.same(wrong, [], 'the emptied member served nothing before it joined the group');
 
   await cluster.kill(2);
   const after = await eventually(() => c1.put('/e/after', 'still writable'), 45_000, 250);
