@@ -871,10 +871,11 @@ export class GroupCore {
     const me = view.members.find((m) => m.id === this.selfId);
     if (!me) return;
     if (donorEnds === null && me.incarnation !== this.#incarnation) return; // for an older incarnation of me
-    // A view older than one this member saved is a stale message (e.g. a restart view that waited on a cut
-    // link while this member went on to later views): installing it would deliver that history again.
+    // A view not newer than one this member saved is a stale message (e.g. a restart view that waited on a
+    // cut link while this member went on to later views, or a second restart view with the id of one it
+    // already installed): installing it would deliver that history again.
     const newest = this.#views[this.#views.length - 1];
-    if (newest !== undefined && view.vid < newest.vid) {
+    if (newest !== undefined && view.vid <= newest.vid) {
       this.#log.warn({ vid: view.vid, newestSaved: newest.vid }, 'stale view message ignored');
       return;
     }
