@@ -54,7 +54,10 @@ export interface ClientOptions {
   pipelining?: number;
   /** Attempts per request in total, first try included (connection errors, 503 with Retry-After). Default 5. */
   retryAttemptsMax?: number;
-  /** No retry starts later than this after the first attempt started; also caps a Retry-After wait. Default 10000. */
+  /**
+   * No retry starts later than this after the first attempt started; also caps a Retry-After wait. Keep it above
+   * headersTimeoutMs, or an attempt that timed out (a stalled member) is never retried elsewhere. Default 30000.
+   */
   retryTimeoutMs?: number;
   /** First back-off after a connection error; doubles per attempt up to retryDelayMsMax. Default 50. */
   retryDelayMs?: number;
@@ -67,7 +70,7 @@ export interface ClientOptions {
   /**
    * Time to wait for a response's headers, on top of the wait a read at a time or version allows the server
    * (its waitMs, else the server's default 2000). A timeout is retried like a connection error (a write with the
-   * same request id), on another member when there is one, but does not make the member suspect. Default 30000.
+   * same request id), on another member when there is one, but does not make the member suspect. Default 10000.
    */
   headersTimeoutMs?: number;
   /** Longest silence while reading a response body (not applied to watch streams). Default 30000. */
@@ -102,11 +105,11 @@ export const CLIENT_DEFAULTS = {
   pipelining: 1,
   retryAttemptsMax: 5,
   onRetry: null,
-  retryTimeoutMs: 10_000,
+  retryTimeoutMs: 30_000,
   retryDelayMs: 50,
   retryDelayMsMax: 2_000,
   bodySizeBytesMax: 64 * 1024 * 1024,
-  headersTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
   bodyTimeoutMs: 30_000,
   connectTimeoutMs: 5_000,
   validateKeys: true,

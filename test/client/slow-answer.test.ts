@@ -79,3 +79,15 @@ t.test('a member that refuses connections is still suspect', async (t) => {
   t.equal((await client.get('/p/k')).value.toString(), 'v');
   t.ok(deadSeed!.suspectUntilMs > performance.now(), 'the member that refused is suspect');
 });
+
+t.test('with the default options, a write stuck on a stalled member is retried elsewhere (headers timeout < retry window)', async (t) => {
+  const stalled = await server(t, null);
+  const live = await server(t, answerOk);
+  const retries: RetryInfo[] = [];
+  const client = new SquallClient({ urls: [stalled.url, live.url], routing: false, onRetry: (r) => retries.push(r) });
+  t.teardown(() => client.close());
+  const w = await client.put('/p/k', 'v', { requestId: 'stalled-default-1' });
+  t.equal(w.version, 7, 'answered by the live member');
+  t.match(retries, [{ method: 'PUT', origin: stalled.url, error: { details: { cause_code: 'UND_ERR_HEADERS_TIMEOUT' } } }]);
+  t.same(live.seen.filter((r) => r.method === 'PUT').map((r) => r.requestId), ['stalled-default-1'], 'with the same request id');
+});
