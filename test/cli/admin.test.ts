@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { FakeSquall } from '../fixtures/fake-squall.js';
 import { runCli, runCliAll } from '../fixtures/run-cli.js';
@@ -49,4 +51,16 @@ t.test('status: health, readiness, view, members and shards', async (t) => {
   const json = await runCli(['status', '--json'], { url });
   t.equal(json.code, 0, json.stderr);
   t.match(JSON.parse(json.out), { url, healthy: true, ready: false, cluster: { view: 1, leader: 0, members: [{ id: 0 }] } });
+});
+
+t.test('status of a stalled node (it takes the connection, never answers): a clear error within seconds', async (t) => {
+  const stalled = createServer(() => undefined);
+  await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => {
+    stalled.closeAllConnections();
+    return new Promise<void>((r) => stalled.close(() => r()));
+  });
+  const r = await runCli(['status'], { url: `http://127.0.0.1:${(stalled.address() as AddressInfo).port}` });
+  t.equal(r.code, 1);
+  t.match(r.stderr, /error unavailable: no answer from http:\/\/127\.0\.0\.1:\d+ within 5 s: the node is stalled or overloaded/);
 });
