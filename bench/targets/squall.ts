@@ -39,7 +39,15 @@ export class SquallTarget implements KvTarget<number> {
   }
 
   async open({ concurrency }: OpenOptions): Promise<void> {
-    this.#client = new SquallClient({ url: this.#url, connections: Math.max(1, concurrency), bodySizeBytesMax: this.limits.requestBytesMax! });
+    // Saturating rows (64 batches of 100 × 64 KiB in flight) answer after 10 s and more: wait for them instead of
+    // timing out and retrying (the default 10 s suits a member that stalls, not a queue that is long on purpose).
+    this.#client = new SquallClient({
+      url: this.#url,
+      connections: Math.max(1, concurrency),
+      bodySizeBytesMax: this.limits.requestBytesMax!,
+      headersTimeoutMs: 120_000,
+      retryTimeoutMs: 180_000,
+    });
     const pool = await this.#client.createPool(this.#pool, { type: 'persistent' });
     const cluster = await this.#client.cluster();
     const shards = cluster.subgroups.find((s) => s.type === 'persistent' && s.subgroup === pool.subgroup)?.shards ?? [];
