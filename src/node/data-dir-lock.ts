@@ -33,6 +33,18 @@ export class DataDirLock {
     throw new Error(`could not lock data directory ${dataDir}`);
   }
 
+  /** The pid of the live process holding `dataDir`, or null (no lock, or a stale one). */
+  static owner(dataDir: string): number | null {
+    let text: string;
+    try {
+      text = readFileSync(join(dataDir, 'LOCK'), 'utf8');
+    } catch {
+      return null;
+    }
+    const owner = Number(text.trim());
+    return Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner) ? owner : null;
+  }
+
   release(): void {
     rmSync(this.#path, { force: true });
   }

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { logFileTail } from '../log.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { parseClusterConfig, type ClusterConfig } from './cluster-config.js';
 import { withMallocTuning } from './malloc-tuning.js';
 import { freePorts, portFree } from './ports.js';
@@ -219,6 +220,13 @@ export class LocalCluster {
   }
 
   async startAll(timeoutMs = 60_000): Promise<void> {
+    // checked before starting any: a member's probes would otherwise be answered by the running cluster
+    for (const id of this.members.keys()) {
+      const owner = DataDirLock.owner(this.dataDirOf(id));
+      if (owner !== null) {
+        throw new Error(`the cluster in ${resolve(this.#o.dataDir)} is already running (member ${id} is process ${owner}): stop it first, or pass another --data`);
+      }
+    }
     await Promise.all([...this.members.keys()].map((id) => this.start(id, timeoutMs)));
   }
 
