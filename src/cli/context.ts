@@ -2,6 +2,9 @@ import type { Command } from 'commander';
 import type { SquallClient } from '../client/index.js';
 
 /** What every command shares: the global options, the client (made on first use), and the output streams. */
+/** Attempts of a CLI request: a person at a terminal wants a wrong URL or a down node reported in a second or so. */
+const CLI_ATTEMPTS_MAX = 4;
+
 export class CliContext {
   private clientInstance: SquallClient | undefined;
 
@@ -28,7 +31,7 @@ export class CliContext {
   async client(): Promise<SquallClient> {
     if (this.clientInstance === undefined) {
       const { SquallClient } = await import('../client/index.js');
-      this.clientInstance = new SquallClient({ url: this.url, connections: 2, routing: this.routing });
+      this.clientInstance = new SquallClient({ url: this.url, connections: 2, routing: this.routing, retryAttemptsMax: CLI_ATTEMPTS_MAX });
     }
     return this.clientInstance;
   }

@@ -52,7 +52,10 @@ export interface ClientOptions {
   connections?: number;
   /** Requests in flight per connection (HTTP/1.1 pipelining; undici pipelines GET/HEAD only). Default 1. */
   pipelining?: number;
-  /** Attempts per request in total, first try included (connection errors, 503 with Retry-After). Default 5. */
+  /**
+   * Attempts per request in total, first try included (connection errors, 503 with Retry-After). Default 10: with
+   * the default back-off about 9 s of retrying, enough to ride out a member's restart or a whole cluster's.
+   */
   retryAttemptsMax?: number;
   /**
    * No retry starts later than this after the first attempt started; also caps a Retry-After wait. Keep it above
@@ -103,7 +106,7 @@ export const CLIENT_DEFAULTS = {
   directoryCacheEntriesMax: 16_384,
   connections: 16,
   pipelining: 1,
-  retryAttemptsMax: 5,
+  retryAttemptsMax: 10,
   onRetry: null,
   retryTimeoutMs: 30_000,
   retryDelayMs: 50,

@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { SquallError } from '../../src/api/index.js';
 import { SquallClient, type ClientOptions, type RetryInfo } from '../../src/client/index.js';
@@ -207,4 +208,32 @@ t.test('client options are checked when the client is made', async (t) => {
   t.equal(c.options.connections, 16, 'undefined means the default');
   t.equal(c.options.bodySizeBytesMax, 64 * 1024 * 1024);
   await c.close();
+});
+
+t.test('with the default options, a write rides out a node that is down for a few seconds (a restart)', async (t) => {
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ key: '/p/k', version: 7, timestamp_us: 1, previous_version: null, previous_version_by_key: null, shard: 0, durability: 'persisted' }));
+    });
+  };
+  // a port that is free now; the node comes up on it 3 s after the write starts
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const node = createHttpServer(answer);
+  const up = setTimeout(() => node.listen(port, '127.0.0.1'), 3000);
+  t.teardown(() => {
+    clearTimeout(up);
+    node.closeAllConnections();
+    node.close();
+  });
+  const retries: RetryInfo[] = [];
+  const client = new SquallClient({ url: `http://127.0.0.1:${port}`, routing: false, onRetry: (r) => retries.push(r) });
+  t.teardown(() => client.close());
+  const w = await client.put('/p/k', 'v', { requestId: 'restart-1' });
+  t.equal(w.version, 7, 'answered once the node is back');
+  t.ok(retries.length >= 3, `retried meanwhile (${retries.length} retries)`);
 });
