@@ -94,7 +94,6 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<RunningNo
       events: {
         view: (e) => {
           gateError = null;
-          logger.info({ view: e.view.vid, members: e.view.members.map((m) => m.id) }, 'view installed');
           if (!poolsDeclared && cluster.pools.length > 0) {
             poolsDeclared = true;
             void declarePools(store!, cluster, logger);

@@ -147,6 +147,8 @@ interface WantedState {
   transfer: TransferProgress | null;
   /** That next chunk, arrived while the previous one still installs (at most one chunk waits). */
   prefetched: { readonly from: number; readonly msg: StateReply } | null;
+  /** When the transfer's progress was last logged (µs; 0: not yet). */
+  progressLoggedUs: number;
   /** The joiner queue reached joinerQueueBytesMax during this wait (logged once). */
   holdFullLogged?: boolean;
 }
@@ -164,6 +166,9 @@ interface TransferProgress {
   /** Bytes of the chunks received so far. */
   readonly bytes: number;
 }
+
+/** How often a long state transfer logs its progress (µs). */
+const STATE_PROGRESS_LOG_US = 2_000_000;
 
 interface ActiveView {
   readonly view: View;
@@ -709,7 +714,7 @@ export class GroupCore {
     this.#out.shardReady(job.shard);
     this.#hlc.observe(job.lastTimestampUs);
     this.#log.info(
-      { shard: job.shard, vid: a.view.vid, toVersion: job.toVersion, kind: job.kind, chunks: job.chunk + 1, bytes: job.bytes },
+      { shard: name, vid: a.view.vid, toVersion: job.toVersion, kind: job.kind, chunks: job.chunk + 1, bytes: job.bytes },
       'state transfer complete',
     );
   }
@@ -1127,6 +1132,7 @@ export class GroupCore {
           minVersion,
           transfer: null,
           prefetched: null,
+          progressLoggedUs: 0,
         });
       }
     }
@@ -1412,6 +1418,14 @@ export class GroupCore {
    */
   #installChunk(a: ActiveView, k: number, want: WantedState, donor: number, msg: StateReply): void {
     const bytes = (want.transfer?.bytes ?? 0) + msg.bytes.length;
+    const name = a.view.shards[k]!.name;
+    if (msg.chunk === 0) {
+      want.progressLoggedUs = this.#nowUs;
+      this.#log.info({ shard: name, donor, kind: msg.kind, fromVersion: msg.from, toVersion: msg.to }, 'state transfer started');
+    } else if (this.#nowUs - want.progressLoggedUs >= STATE_PROGRESS_LOG_US) {
+      want.progressLoggedUs = this.#nowUs;
+      this.#log.info({ shard: name, donor, chunks: msg.chunk + 1, bytes }, 'state transfer in progress');
+    }
     want.installing = true;
     const token = this.#nextToken++;
     this.#installJobs.set(token, {
