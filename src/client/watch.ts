@@ -202,17 +202,11 @@ export async function* watchChanges(
       }
       failed = target;
       failures++;
-      const url = (target as Endpoint | null)?.origin ?? options.origin;
-      if (!opened && failures >= options.retryAttemptsMax) {
-        throw new SquallError('unavailable', `watch of '${prefix}' could not be opened at ${url}: ${failures} attempts (last: ${lastProblem})`, {
-          url,
-          prefix,
-          last_event_id: lastId ?? null,
-          attempts: failures,
-        });
-      }
-      if (failures > options.watchReconnectsMax) {
-        throw new SquallError('unavailable', `watch of '${prefix}' at ${url} lost its stream ${failures} times in a row without an event (last: ${lastProblem})`, {
+      // a watch whose stream never opened gives up like a request; one that opened is patient
+      if (failures > options.watchReconnectsMax || (!opened && failures >= options.retryAttemptsMax)) {
+        const url = (target as Endpoint | null)?.origin ?? options.origin;
+        const what = opened ? `at ${url} lost its stream ${failures} times in a row without an event` : `could not be opened at ${url}: ${failures} attempts`;
+        throw new SquallError('unavailable', `watch of '${prefix}' ${what} (last: ${lastProblem})`, {
           url,
           prefix,
           last_event_id: lastId ?? null,

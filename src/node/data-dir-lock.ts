@@ -23,10 +23,8 @@ export class DataDirLock {
         return new DataDirLock(path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const owner = Number(readFileSync(path, 'utf8').trim());
-        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-          throw new Error(`data directory ${dataDir} is in use by process ${owner}; stop it or pass another --data`);
-        }
+        const owner = DataDirLock.owner(dataDir);
+        if (owner !== null) throw new Error(`data directory ${dataDir} is in use by process ${owner}; stop it or pass another --data`);
         rmSync(path, { force: true }); // stale: its owner is gone
       }
     }

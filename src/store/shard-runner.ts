@@ -68,7 +68,8 @@ export abstract class ShardRunner<R> {
   readonly #batches: BatchRecord[] = [];
   /** When recent batches became durable here: [last version, performance.now() ms], oldest first (bounded). */
   readonly #durableTimes = new Deque<[number, number]>(DURABLE_TIMES_KEPT);
-  #failed: Error | null = null;
+  /** Set when the shard failed: the 503 every later call gets (it names the cause). */
+  #failed: SquallError | null = null;
   #closed = false;
 
   constructor(options: ShardRunnerOptions) {
@@ -111,7 +112,8 @@ export abstract class ShardRunner<R> {
     return this.channel.frontiers;
   }
 
-  get failed(): Error | null {
+  /** The error every call gets once the shard failed (503 `shard … failed: <cause>`), or null. */
+  get failed(): SquallError | null {
     return this.#failed;
   }
 
@@ -122,7 +124,7 @@ export abstract class ShardRunner<R> {
 
   /** Submits an op built with this node's origin; resolves with its result once applied here. */
   submit(build: (origin: { o: number; i: number }) => Op): Promise<Applied<R>> {
-    if (this.#failed) return Promise.reject(new SquallError('unavailable', `shard ${this.name} failed: ${this.#failed.message}`, {}, 5));
+    if (this.#failed) return Promise.reject(this.#failed);
     if (this.#closed) return Promise.reject(new SquallError('unavailable', `shard ${this.name} is shutting down`, {}, 1));
     if (this.#unfinished >= this.#pendingOpsMax) {
       return Promise.reject(
@@ -314,9 +316,9 @@ export abstract class ShardRunner<R> {
 
   #fail(e: Error): void {
     if (this.#failed) return;
-    this.#failed = e;
-    this.logger.error({ err: e, shard: this.name }, 'shard failed: no further operations are applied');
     const err = new SquallError('unavailable', `shard ${this.name} failed: ${e.message}`, {}, 5);
+    this.#failed = err;
+    this.logger.error({ err: e, shard: this.name }, 'shard failed: no further operations are applied');
     for (const call of this.#calls.values()) call.reject(err);
     this.#calls.clear();
     this.#rejectWaiters(err);

@@ -363,7 +363,7 @@ export class Store {
 
   /** A call about a shard this member does not order, carried to one that does. */
   #forward(shard: ShardRunner<unknown>, method: RemoteMethod, args: unknown): Promise<unknown> {
-    if (shard.failed) return Promise.reject(new SquallError('unavailable', `shard ${shard.name} failed: ${shard.failed.message}`, {}, 5));
+    if (shard.failed) return Promise.reject(shard.failed);
     if (!this.#remote) return Promise.reject(notServing(shard.name));
     this.forwardedCalls.set(method, (this.forwardedCalls.get(method) ?? 0) + 1);
     return this.#remote.call(shard.name, method, args);
@@ -817,8 +817,8 @@ export class Store {
   /** Why this store cannot serve (a failed shard and its cause, closing, the metadata shard not ordered), or null. */
   get notReady(): string | null {
     if (this.#closed) return 'it is shutting down';
-    const failed = this.allShards.find((s) => s.failed !== null);
-    if (failed) return `shard ${failed.name} failed: ${failed.failed!.message}`;
+    const failed = this.allShards.find((s) => s.failed !== null)?.failed;
+    if (failed) return failed.message;
     if (!this.metadata.serving) return `it does not order the pool metadata shard ${this.metadata.name} now`;
     return null;
   }
